@@ -1,0 +1,1 @@
+"""The Sunvec Connect integration."""
