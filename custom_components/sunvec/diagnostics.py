@@ -1,0 +1,35 @@
+"""Diagnostics for Sunvec Connect: the entry and the last reply, with secrets redacted."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.const import CONF_TOKEN
+from homeassistant.core import HomeAssistant
+
+from .const import CONF_WIFI_SN
+from .coordinator import SunvecConfigEntry
+
+TO_REDACT_ENTRY = {CONF_TOKEN, CONF_WIFI_SN, "unique_id", "title"}
+TO_REDACT_RECORD = {"inverter_sn", "wifi_module_sn"}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: SunvecConfigEntry
+) -> dict[str, Any]:
+    """Return what helps to debug the entry, never the token or the serials."""
+    coordinator = entry.runtime_data
+    data = coordinator.data
+    return {
+        "entry": async_redact_data(entry.as_dict(), TO_REDACT_ENTRY),
+        "last_update_success": coordinator.last_update_success,
+        "last_reply": None
+        if data is None
+        else {
+            "record": async_redact_data(asdict(data.record), TO_REDACT_RECORD),
+            "upload_time": data.upload_time,
+            "received_at": data.received_at,
+        },
+    }
