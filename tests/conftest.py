@@ -34,6 +34,8 @@ TOKEN = "tok-1234567890abcdef"
 WIFI_SN = "SUT1234VB1"
 INVERTER_SN = "H34A00016008"
 FIXTURES = Path(__file__).parent / "fixtures"
+# Two minutes after the example's uploadTime (09:21:43) in the tests' zone, US/Pacific.
+EXAMPLE_NOW = "2024-08-20T16:23:43+00:00"
 
 
 def example_record(**changes: Any) -> RealtimeData:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from unittest.mock import AsyncMock
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.core import HomeAssistant
 import pytest
@@ -16,13 +17,17 @@ from custom_components.sunvec.api import (
 )
 from custom_components.sunvec.const import DOMAIN
 
+from .conftest import EXAMPLE_NOW
+
 
 async def test_setup_and_unload(
     hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
     mock_get_realtime: AsyncMock,
     mock_config_entry: MockConfigEntry,
 ) -> None:
     """An entry sets up with one cloud call and unloads cleanly."""
+    freezer.move_to(EXAMPLE_NOW)
     mock_config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()

@@ -10,10 +10,11 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntity,
     BinarySensorEntityDescription,
 )
+from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import SunvecConfigEntry, SunvecData
+from .coordinator import SunvecConfigEntry, SunvecCoordinator
 from .entity import SunvecEntity
 from .models import FAULT_STATUSES, BatteryStatus
 
@@ -24,11 +25,11 @@ PARALLEL_UPDATES = 0
 class SunvecBinarySensorEntityDescription(BinarySensorEntityDescription):
     """Describes a Sunvec binary sensor."""
 
-    is_on_fn: Callable[[SunvecData], bool | None]
+    is_on_fn: Callable[[SunvecCoordinator], bool | None]
 
 
-def _has_problem(data: SunvecData) -> bool | None:
-    record = data.record
+def _has_problem(coordinator: SunvecCoordinator) -> bool | None:
+    record = coordinator.data.record
     if record.inverter_status is None and record.battery_status is None:
         return None
     return (
@@ -42,6 +43,13 @@ BINARY_SENSORS: tuple[SunvecBinarySensorEntityDescription, ...] = (
         key="problem",
         device_class=BinarySensorDeviceClass.PROBLEM,
         is_on_fn=_has_problem,
+    ),
+    SunvecBinarySensorEntityDescription(
+        key="uploading",
+        translation_key="uploading",
+        device_class=BinarySensorDeviceClass.CONNECTIVITY,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        is_on_fn=lambda coordinator: coordinator.uploading,
     ),
 )
 
@@ -67,4 +75,4 @@ class SunvecBinarySensorEntity(SunvecEntity, BinarySensorEntity):
     @property
     def is_on(self) -> bool | None:
         """Return the state from the last record."""
-        return self.entity_description.is_on_fn(self.coordinator.data)
+        return self.entity_description.is_on_fn(self.coordinator)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
@@ -42,3 +44,11 @@ class SunvecEntity(CoordinatorEntity[SunvecCoordinator]):
             ),
             configuration_url=PORTAL_URL,
         )
+
+    def async_entity_id_changed(self, *args: Any, **kwargs: Any) -> Any:
+        """Pass a rename through to Home Assistant (2026.11+; never called before).
+
+        Our sensors override ``async_added_to_hass`` to restore their memory;
+        Home Assistant asks such entities to handle an entity id change too.
+        """
+        return super().async_entity_id_changed(*args, **kwargs)  # type: ignore[misc]

@@ -22,13 +22,10 @@ The classes here turn those into values that are safe to show:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
 import math
-from typing import TYPE_CHECKING, Final, TypeGuard
-
-if TYPE_CHECKING:
-    from zoneinfo import ZoneInfo
+from typing import Final, TypeGuard
 
 # --- Lifetime counters -------------------------------------------------------------
 
@@ -465,7 +462,7 @@ class UploadClock:
     the time between calls is part of the evidence.
     """
 
-    def __init__(self, default_zone: ZoneInfo) -> None:
+    def __init__(self, default_zone: tzinfo) -> None:
         """Create a clock that reads wall times in ``default_zone`` until it learns.
 
         Args:

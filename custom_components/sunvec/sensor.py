@@ -3,25 +3,48 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
+from typing import Any, Self
 
 from homeassistant.components.sensor import (
+    RestoreSensor,
     SensorDeviceClass,
-    SensorEntity,
     SensorEntityDescription,
+    SensorExtraStoredData,
     SensorStateClass,
 )
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfEnergy, UnitOfPower
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
+from .const import LOGGER
 from .coordinator import SunvecConfigEntry, SunvecCoordinator, SunvecData
+from .energy import PowerIntegrator, PowerPart, sum_known
 from .entity import SunvecEntity
 from .models import BatteryStatus, InverterStatus, RealtimeData
+from .quality import DayTotalGuard, GuardStatus, LifetimeCounterGuard
 
 PARALLEL_UPDATES = 0
+
+
+class ValueKind(StrEnum):
+    """How a sensor's value behaves when uploads stop or glitch."""
+
+    LIVE = "live"
+    """Unavailable when the last upload is stale."""
+    PRODUCTION = "production"
+    """Like LIVE, but 0 when the inverter went to sleep normally."""
+    STATUS = "status"
+    """Like LIVE, but keeps the sleep state when the inverter went to sleep."""
+    LIFETIME = "lifetime"
+    """A lifetime counter: never goes down (see LifetimeCounterGuard), restored."""
+    DAY_TOTAL = "day_total"
+    """Today's total: goes down only when the plant's day changes, restored."""
+    INFO = "info"
+    """Always shown as last reported (upload time, type code)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,6 +52,16 @@ class SunvecSensorEntityDescription(SensorEntityDescription):
     """Describes a Sunvec sensor: how to read its value from the last record."""
 
     value_fn: Callable[[SunvecData], StateType | datetime]
+    kind: ValueKind = ValueKind.LIVE
+
+
+@dataclass(frozen=True, kw_only=True)
+class SunvecEnergyIntegralDescription(SensorEntityDescription):
+    """Describes an energy sensor integrated from a power of consecutive uploads."""
+
+    power_fn: Callable[[RealtimeData], float | None]
+    part: PowerPart
+    needs_battery: bool = False
 
 
 def _record_value(
@@ -41,9 +74,12 @@ def _positive(value: float | None) -> float | None:
     return None if value is None else max(value, 0.0)
 
 
+def _negated(value: float | None) -> float | None:
+    return None if value is None else -value
+
+
 def _pv_power(record: RealtimeData) -> float | None:
-    strings = [power for power in record.pv_power if power is not None]
-    return sum(strings) if strings else None
+    return sum_known(record.pv_power)
 
 
 def _pv_string_power(index: int) -> Callable[[RealtimeData], float | None]:
@@ -55,7 +91,9 @@ def _eps_phase_power(index: int) -> Callable[[RealtimeData], float | None]:
 
 
 def _power(
-    key: str, read: Callable[[RealtimeData], float | None]
+    key: str,
+    read: Callable[[RealtimeData], float | None],
+    kind: ValueKind = ValueKind.LIVE,
 ) -> SunvecSensorEntityDescription:
     return SunvecSensorEntityDescription(
         key=key,
@@ -65,11 +103,15 @@ def _power(
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         value_fn=_record_value(read),
+        kind=kind,
     )
 
 
 def _energy(
-    key: str, read: Callable[[RealtimeData], float | None], precision: int
+    key: str,
+    read: Callable[[RealtimeData], float | None],
+    precision: int,
+    kind: ValueKind,
 ) -> SunvecSensorEntityDescription:
     return SunvecSensorEntityDescription(
         key=key,
@@ -79,25 +121,37 @@ def _energy(
         state_class=SensorStateClass.TOTAL_INCREASING,
         suggested_display_precision=precision,
         value_fn=_record_value(read),
+        kind=kind,
     )
 
 
 SENSORS: tuple[SunvecSensorEntityDescription, ...] = (
-    _power("ac_power", lambda record: record.ac_power),
-    _power("pv_power", _pv_power),
-    *(_power(f"pv{string + 1}_power", _pv_string_power(string)) for string in range(4)),
-    _energy("yield_today", lambda record: record.yield_today, 1),
-    _energy("yield_total", lambda record: record.yield_total, 1),
+    _power("ac_power", lambda record: record.ac_power, ValueKind.PRODUCTION),
+    _power("pv_power", _pv_power, ValueKind.PRODUCTION),
+    *(
+        _power(f"pv{string + 1}_power", _pv_string_power(string), ValueKind.PRODUCTION)
+        for string in range(4)
+    ),
+    _energy("yield_today", lambda record: record.yield_today, 1, ValueKind.DAY_TOTAL),
+    _energy("yield_total", lambda record: record.yield_total, 1, ValueKind.LIFETIME),
     _power("feed_in_power", lambda record: record.feed_in_power),
     _power("grid_export_power", lambda record: _positive(record.feed_in_power)),
     _power(
         "grid_import_power",
-        lambda record: _positive(
-            None if record.feed_in_power is None else -record.feed_in_power
-        ),
+        lambda record: _positive(_negated(record.feed_in_power)),
     ),
-    _energy("grid_export_energy", lambda record: record.feed_in_energy, 2),
-    _energy("grid_import_energy", lambda record: record.consume_energy, 2),
+    _energy(
+        "grid_export_energy",
+        lambda record: record.feed_in_energy,
+        2,
+        ValueKind.LIFETIME,
+    ),
+    _energy(
+        "grid_import_energy",
+        lambda record: record.consume_energy,
+        2,
+        ValueKind.LIFETIME,
+    ),
     _power("meter2_power", lambda record: record.meter2_power),
     SunvecSensorEntityDescription(
         key="battery_soc",
@@ -111,9 +165,7 @@ SENSORS: tuple[SunvecSensorEntityDescription, ...] = (
     _power("battery_charge_power", lambda record: _positive(record.battery_power)),
     _power(
         "battery_discharge_power",
-        lambda record: _positive(
-            None if record.battery_power is None else -record.battery_power
-        ),
+        lambda record: _positive(_negated(record.battery_power)),
     ),
     *(
         _power(f"eps_{phase}_power", _eps_phase_power(index))
@@ -125,12 +177,14 @@ SENSORS: tuple[SunvecSensorEntityDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         options=[status.value for status in InverterStatus],
         value_fn=_record_value(lambda record: record.inverter_status),
+        kind=ValueKind.STATUS,
     ),
     SunvecSensorEntityDescription(
         key="inverter_status_code",
         translation_key="inverter_status_code",
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=_record_value(lambda record: record.inverter_status_code),
+        kind=ValueKind.STATUS,
     ),
     SunvecSensorEntityDescription(
         key="battery_status",
@@ -145,12 +199,51 @@ SENSORS: tuple[SunvecSensorEntityDescription, ...] = (
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda data: data.upload_time,
+        kind=ValueKind.INFO,
     ),
     SunvecSensorEntityDescription(
         key="inverter_type",
         translation_key="inverter_type",
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=_record_value(lambda record: record.inverter_type),
+        kind=ValueKind.INFO,
+    ),
+)
+
+
+def _energy_integral(
+    key: str,
+    power_fn: Callable[[RealtimeData], float | None],
+    part: PowerPart,
+    *,
+    needs_battery: bool,
+) -> SunvecEnergyIntegralDescription:
+    return SunvecEnergyIntegralDescription(
+        key=key,
+        translation_key=key,
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        suggested_display_precision=2,
+        power_fn=power_fn,
+        part=part,
+        needs_battery=needs_battery,
+    )
+
+
+ENERGY_INTEGRALS: tuple[SunvecEnergyIntegralDescription, ...] = (
+    _energy_integral("pv_energy", _pv_power, PowerPart.POSITIVE, needs_battery=False),
+    _energy_integral(
+        "battery_charge_energy",
+        lambda record: record.battery_power,
+        PowerPart.POSITIVE,
+        needs_battery=True,
+    ),
+    _energy_integral(
+        "battery_discharge_energy",
+        lambda record: record.battery_power,
+        PowerPart.NEGATIVE,
+        needs_battery=True,
     ),
 )
 
@@ -160,14 +253,47 @@ async def async_setup_entry(
     entry: SunvecConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add a sensor for every value the realtime API offers."""
+    """Add a sensor for every value the realtime API offers, and the energy integrals."""
     coordinator = entry.runtime_data
     async_add_entities(
-        SunvecSensorEntity(coordinator, description) for description in SENSORS
+        [
+            *(SunvecSensorEntity(coordinator, description) for description in SENSORS),
+            *(
+                SunvecEnergyIntegralSensor(coordinator, description)
+                for description in ENERGY_INTEGRALS
+            ),
+        ]
     )
 
 
-class SunvecSensorEntity(SunvecEntity, SensorEntity):
+@dataclass
+class SunvecRestoredData(SensorExtraStoredData):
+    """A sensor's last value plus the memory of its guard or integrator."""
+
+    memory: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a JSON-safe dict."""
+        return super().as_dict() | {"memory": self.memory}
+
+    @classmethod
+    def from_dict(cls, restored: dict[str, Any]) -> Self | None:
+        """Read what as_dict stored, or None when it is not ours."""
+        base = SensorExtraStoredData.from_dict(restored)
+        memory = restored.get("memory")
+        if base is None or not isinstance(memory, dict):
+            return None
+        return cls(base.native_value, base.native_unit_of_measurement, memory)
+
+
+async def _restored(entity: RestoreSensor) -> SunvecRestoredData | None:
+    """Return what a sensor stored before the last restart, if it is ours."""
+    if (last := await entity.async_get_last_extra_data()) is None:
+        return None
+    return SunvecRestoredData.from_dict(last.as_dict())
+
+
+class SunvecSensorEntity(SunvecEntity, RestoreSensor):
     """A sensor whose value is read from the inverter's last record."""
 
     entity_description: SunvecSensorEntityDescription
@@ -182,8 +308,144 @@ class SunvecSensorEntity(SunvecEntity, SensorEntity):
         self._attr_entity_registry_enabled_default = (
             description.value_fn(coordinator.data) is not None
         )
+        self._lifetime = LifetimeCounterGuard()
+        self._day_total = DayTotalGuard()
+        self._last_guard_status: GuardStatus | None = None
+
+    async def async_added_to_hass(self) -> None:
+        """Restore what the counters last showed, so a glitch after a restart is caught."""
+        await super().async_added_to_hass()
+        kind = self.entity_description.kind
+        if kind is ValueKind.LIFETIME:
+            if (last := await self.async_get_last_sensor_data()) is not None and (
+                isinstance(last.native_value, int | float)
+            ):
+                self._lifetime.restore(float(last.native_value))
+        elif kind is ValueKind.DAY_TOTAL and (restored := await _restored(self)):
+            self._day_total = DayTotalGuard.from_dict(restored.memory)
+        self._update_value()
 
     @property
-    def native_value(self) -> StateType | datetime:
-        """Return the value from the last record."""
-        return self.entity_description.value_fn(self.coordinator.data)
+    def extra_restore_state_data(self) -> SensorExtraStoredData:
+        """Store the day total's memory with the value; the rest as a RestoreSensor."""
+        if self.entity_description.kind is ValueKind.DAY_TOTAL:
+            return SunvecRestoredData(
+                self.native_value,
+                self.native_unit_of_measurement,
+                self._day_total.as_dict(),
+            )
+        return super().extra_restore_state_data
+
+    @property
+    def available(self) -> bool:
+        """Return False for live values when the inverter stopped uploading."""
+        if not super().available:
+            return False
+        kind = self.entity_description.kind
+        if kind not in (ValueKind.LIVE, ValueKind.PRODUCTION, ValueKind.STATUS):
+            return True
+        data = self.coordinator.data
+        return self.coordinator.uploading or (
+            data.asleep and kind is not ValueKind.LIVE
+        )
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        """Run the new record through the guards, then write the state."""
+        self._update_value()
+        super()._handle_coordinator_update()
+
+    def _update_value(self) -> None:
+        data = self.coordinator.data
+        kind = self.entity_description.kind
+        value = self.entity_description.value_fn(data)
+        if kind is ValueKind.LIFETIME:
+            value = self._lifetime.update(
+                _as_float(value), data.upload_time or data.received_at
+            )
+            self._log_guard(self._lifetime.status, value)
+        elif kind is ValueKind.DAY_TOTAL:
+            if data.record.upload_time is not None:
+                self._day_total.update(_as_float(value), data.record.upload_time)
+                self._log_guard(self._day_total.status, value)
+            value = self._day_total_value()
+        elif (
+            kind is ValueKind.PRODUCTION
+            and data.asleep
+            and not self.coordinator.uploading
+        ):
+            value = 0
+        self._attr_native_value = value
+
+    def _day_total_value(self) -> float | None:
+        return self._day_total.value_for(self.coordinator.plant_today())
+
+    def _log_guard(
+        self, status: GuardStatus | None, shown: StateType | datetime
+    ) -> None:
+        """Log once at debug when a guard starts holding back a reported value."""
+        if status is self._last_guard_status:
+            return
+        self._last_guard_status = status
+        if status not in (None, GuardStatus.ACCEPTED, GuardStatus.DUPLICATE):
+            LOGGER.debug(
+                "%s: the cloud reported %s (%s); showing %s",
+                self.entity_id,
+                self.entity_description.value_fn(self.coordinator.data),
+                status,
+                shown,
+            )
+
+
+class SunvecEnergyIntegralSensor(SunvecEntity, RestoreSensor):
+    """Energy integrated with the trapezoid rule from the power of each upload."""
+
+    entity_description: SunvecEnergyIntegralDescription
+
+    def __init__(
+        self,
+        coordinator: SunvecCoordinator,
+        description: SunvecEnergyIntegralDescription,
+    ) -> None:
+        """Create the sensor; battery energies start disabled without a battery."""
+        super().__init__(coordinator, description)
+        self._attr_entity_registry_enabled_default = (
+            not description.needs_battery or coordinator.data.record.has_battery
+        )
+        self._integrator = PowerIntegrator(description.part)
+
+    async def async_added_to_hass(self) -> None:
+        """Continue from the stored total and last sample; never start over at 0."""
+        await super().async_added_to_hass()
+        if restored := await _restored(self):
+            self._integrator = PowerIntegrator.from_dict(
+                restored.memory, part=self.entity_description.part
+            )
+        self._add_sample()
+
+    @property
+    def extra_restore_state_data(self) -> SensorExtraStoredData:
+        """Store the total with the last sample it was integrated to."""
+        return SunvecRestoredData(
+            self.native_value,
+            self.native_unit_of_measurement,
+            self._integrator.as_dict(),
+        )
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        """Integrate the power of a new upload, then write the state."""
+        self._add_sample()
+        super()._handle_coordinator_update()
+
+    def _add_sample(self) -> None:
+        data = self.coordinator.data
+        if data.upload_time is not None:
+            self._integrator.add(
+                data.upload_time, self.entity_description.power_fn(data.record)
+            )
+        self._attr_native_value = self._integrator.total
+
+
+def _as_float(value: StateType | datetime) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
