@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import AsyncGenerator, Generator
 import json
 from pathlib import Path
 from typing import Any
-from unittest.mock import AsyncMock, patch
+from unittest.mock import AsyncMock, PropertyMock, patch
 
+from aiohttp.test_utils import TestServer
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import CONF_TOKEN
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
@@ -16,6 +20,7 @@ from syrupy.assertion import SnapshotAssertion
 
 from custom_components.sunvec.const import CONF_API_ADDRESS, CONF_WIFI_SN, DOMAIN
 from custom_components.sunvec.models import RealtimeData
+from sunvec_simulator import DEMO_TOKEN, SunvecCloud, create_app, demo_cloud
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +48,17 @@ def example_record(**changes: Any) -> RealtimeData:
     result = json.loads((FIXTURES / "realtime_example.json").read_text())["result"]
     result |= {"inverterSN": INVERTER_SN, "sn": WIFI_SN}
     return RealtimeData.from_dict(result | changes)
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Generator[None]:
+    """Create every entity enabled, also those disabled by default."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        return_value=True,
+        new_callable=PropertyMock,
+    ):
+        yield
 
 
 @pytest.fixture
@@ -74,3 +90,44 @@ def mock_get_realtime() -> Generator[AsyncMock]:
         return_value=example_record(),
     ) as get_realtime:
         yield get_realtime
+
+
+# A summer day at the demo plants (Amsterdam), 12:00 local time.
+SIMULATED_NOON = "2026-06-21T10:00:00+00:00"
+
+
+@pytest.fixture
+async def hass_at_plant(hass: HomeAssistant) -> HomeAssistant:
+    """Home Assistant located where the simulator's demo plants are."""
+    await hass.config.async_set_time_zone("Europe/Amsterdam")
+    hass.config.latitude = 52.37
+    hass.config.longitude = 4.90
+    return hass
+
+
+@pytest.fixture
+def cloud(freezer: FrozenDateTimeFactory) -> SunvecCloud:
+    """The simulated cloud, running on Home Assistant's (frozen) clock."""
+    freezer.move_to(SIMULATED_NOON)
+    return demo_cloud(clock=dt_util.utcnow)
+
+
+@pytest.fixture
+async def cloud_url(socket_enabled: None, cloud: SunvecCloud) -> AsyncGenerator[str]:
+    """Serve the simulated cloud on loopback; return its API address."""
+    server = TestServer(create_app(cloud), host="127.0.0.1")
+    await server.start_server()
+    yield f"http://127.0.0.1:{server.port}"
+    await server.close()
+
+
+def simulated_entry(
+    cloud_url: str, wifi_sn: str, token: str = DEMO_TOKEN
+) -> MockConfigEntry:
+    """Return a config entry for a simulated inverter."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=wifi_sn,
+        unique_id=wifi_sn,
+        data={CONF_API_ADDRESS: cloud_url, CONF_TOKEN: token, CONF_WIFI_SN: wifi_sn},
+    )

@@ -71,7 +71,9 @@ def _record_value(
 
 
 def _positive(value: float | None) -> float | None:
-    return None if value is None else max(value, 0.0)
+    if value is None:
+        return None
+    return value if value > 0 else 0.0
 
 
 def _negated(value: float | None) -> float | None:
@@ -440,6 +442,9 @@ class SunvecEnergyIntegralSensor(SunvecEntity, RestoreSensor):
 
     def _add_sample(self) -> None:
         data = self.coordinator.data
+        if self.entity_description.needs_battery and not data.record.has_battery:
+            self._attr_native_value = None
+            return
         if data.upload_time is not None:
             self._integrator.add(
                 data.upload_time, self.entity_description.power_fn(data.record)
