@@ -77,3 +77,8 @@ def test_reply_shaped_json_gives_a_record_or_a_sunvec_error(
 def test_any_text_gives_a_record_or_a_sunvec_error(body: str) -> None:
     """Bodies that are not JSON at all raise SunvecError only."""
     _check(200, body)
+
+
+def test_digit_like_code_is_no_crash() -> None:
+    """A code made of a superscript digit (found by Hypothesis) is no number."""
+    _check(200, json.dumps({"code": "¹"}))
