@@ -1,0 +1,166 @@
+"""The energy dashboard and long-term statistics, checked by Home Assistant itself."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.recorder import Recorder
+from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+    do_adhoc_statistics,
+    statistics_during_period,
+)
+from pytest_homeassistant_custom_component.typing import WebSocketGenerator
+
+from sunvec_simulator import Fault, SunvecCloud
+
+from .conftest import simulated_entry
+from .test_data_quality import HYBRID, add_inverter, entity_id, run_until
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(
+    recorder_mock: Recorder, enable_custom_integrations: None
+) -> None:
+    """Start the recorder before Home Assistant, then allow custom integrations."""
+
+
+async def compile_statistics(
+    hass: HomeAssistant, start: datetime, duration: timedelta
+) -> None:
+    """Compile the short-term and hourly statistics, period by period."""
+    await async_wait_recording_done(hass)
+    period = start
+    while period < start + duration:
+        do_adhoc_statistics(hass, start=period)
+        await async_wait_recording_done(hass)
+        period += timedelta(minutes=5)
+
+
+def _grid(hass: HomeAssistant) -> dict[str, Any]:
+    return {
+        "type": "grid",
+        "flow_from": [
+            {
+                "stat_energy_from": entity_id(hass, HYBRID, "grid_import_energy"),
+                "stat_cost": None,
+                "entity_energy_price": None,
+                "number_energy_price": None,
+            }
+        ],
+        "flow_to": [
+            {
+                "stat_energy_to": entity_id(hass, HYBRID, "grid_export_energy"),
+                "stat_compensation": None,
+                "entity_energy_price": None,
+                "number_energy_price": None,
+            }
+        ],
+        "cost_adjustment_day": 0.0,
+    }
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+@pytest.mark.parametrize("solar", ["yield_total", "pv_energy"])
+async def test_energy_validation_reports_no_issue(
+    recorder_mock: Recorder,
+    hass_at_plant: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    cloud_url: str,
+    hass_ws_client: WebSocketGenerator,
+    solar: str,
+) -> None:
+    """Solar, grid and battery sources from the integration pass energy/validate."""
+    hass = hass_at_plant
+    assert await async_setup_component(hass, "energy", {})
+    await add_inverter(hass, simulated_entry(cloud_url, HYBRID))
+    start = dt_util.utcnow()
+    await run_until(hass, freezer, start + timedelta(minutes=20))
+    await compile_statistics(hass, start, timedelta(minutes=15))
+
+    sources: list[dict[str, Any]] = [
+        {
+            "type": "solar",
+            "stat_energy_from": entity_id(hass, HYBRID, solar),
+            "config_entry_solar_forecast": None,
+        },
+        _grid(hass),
+    ]
+    if solar == "pv_energy":
+        sources.append(
+            {
+                "type": "battery",
+                "stat_energy_from": entity_id(hass, HYBRID, "battery_discharge_energy"),
+                "stat_energy_to": entity_id(hass, HYBRID, "battery_charge_energy"),
+            }
+        )
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id(
+        {
+            "type": "energy/save_prefs",
+            "energy_sources": sources,
+            "device_consumption": [],
+        }
+    )
+    assert (await client.receive_json())["success"]
+    await client.send_json_auto_id({"type": "energy/validate"})
+    reply = await client.receive_json()
+    assert reply["success"]
+    assert reply["result"] == {
+        "energy_sources": [[] for _ in sources],
+        "device_consumption": [],
+    }
+
+
+async def test_statistics_count_a_glitchy_day_once(
+    recorder_mock: Recorder,
+    hass_at_plant: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    cloud: SunvecCloud,
+    cloud_url: str,
+) -> None:
+    """Glitches and an outage add no energy to the long-term statistics."""
+    hass = hass_at_plant
+    await add_inverter(hass, simulated_entry(cloud_url, HYBRID))
+    total_yield = entity_id(hass, HYBRID, "yield_total")
+    start = dt_util.utcnow()
+    first = float(hass.states.get(total_yield).state)
+
+    await run_until(hass, freezer, start + timedelta(hours=1))
+    cloud.set_fault(Fault.COUNTER_ZERO, wifi_sn=HYBRID, field="yieldtotal")
+    await run_until(hass, freezer, start + timedelta(hours=2))
+    cloud.set_fault(Fault.COUNTER_LOWER, wifi_sn=HYBRID, field="yieldtotal", count=2)
+    await run_until(hass, freezer, start + timedelta(hours=3))
+    cloud.set_fault(Fault.HTTP_502, count=8)
+    await run_until(hass, freezer, start + timedelta(hours=4, minutes=5))
+    last = float(hass.states.get(total_yield).state)
+    await async_wait_recording_done(hass)
+
+    await compile_statistics(hass, start, timedelta(hours=4))
+    stats = statistics_during_period(
+        hass,
+        start,
+        start + timedelta(hours=4),
+        {total_yield},
+        "hour",
+        None,
+        {"sum", "state"},
+    )[total_yield]
+    assert len(stats) == 4
+    sums = [row["sum"] for row in stats]
+    assert sums == sorted(sums)
+    assert sums[-1] == pytest.approx(stats[-1]["state"] - first)
+    assert 0 < sums[-1] <= last - first
+    glitches = [
+        upload.record["yieldtotal"]
+        for upload in cloud.inverter(HYBRID).uploads()
+        if upload.available_at > start and upload.record["yieldtotal"] < first
+    ]
+    assert len(glitches) == 3
+    assert 0 in glitches
