@@ -12,7 +12,7 @@ from homeassistant.core import HomeAssistant
 from .const import CONF_WIFI_SN
 from .coordinator import SunvecConfigEntry
 
-TO_REDACT_ENTRY = {CONF_TOKEN, CONF_WIFI_SN, "unique_id", "title"}
+TO_REDACT_ENTRY = {CONF_TOKEN, CONF_WIFI_SN}
 TO_REDACT_RECORD = {"inverter_sn", "wifi_module_sn"}
 
 
@@ -23,7 +23,11 @@ async def async_get_config_entry_diagnostics(
     coordinator = entry.runtime_data
     data = coordinator.data
     return {
-        "entry": async_redact_data(entry.as_dict(), TO_REDACT_ENTRY),
+        "entry": {
+            "data": async_redact_data(dict(entry.data), TO_REDACT_ENTRY),
+            "version": entry.version,
+            "minor_version": entry.minor_version,
+        },
         "last_update_success": coordinator.last_update_success,
         "last_reply": None
         if data is None
