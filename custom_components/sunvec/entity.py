@@ -30,11 +30,7 @@ class SunvecEntity(CoordinatorEntity[SunvecCoordinator]):
             identifiers={(DOMAIN, coordinator.wifi_sn)},
             manufacturer=MANUFACTURER,
             name=f"{MANUFACTURER} {inverter_sn}",
-            model=(
-                f"Inverter type {record.inverter_type}"
-                if record.inverter_type
-                else "Inverter"
-            ),
+            model="Hybrid inverter" if record.has_battery else "Inverter",
             model_id=record.inverter_type,
             serial_number=record.inverter_sn,
             hw_version=(
