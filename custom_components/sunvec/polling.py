@@ -1,0 +1,793 @@
+"""When to poll one inverter: about one call per new record, soon after it lands.
+
+The cloud holds a new record only about every five minutes per inverter and returns
+the same one in between, so the policy learns three things from the replies and aims
+each call just after the next record should have become available:
+
+* the upload **cadence** and **phase** (from ``uploadTime``), with the jitter around
+  them;
+* the **offset** between ``uploadTime`` and our clock. ``uploadTime`` is a naive
+  wall-clock time that the caller reads in the zone it believes, so the timestamp it
+  hands us can be off by a constant (a wrong zone, a drifting clock); the cloud also
+  takes a moment to publish a record. Every new record brackets the offset: it was
+  not there at the previous poll and it is there now. Occasional probes a little
+  earlier than the safe time keep the bracket tight;
+* whether the inverter sleeps or stopped uploading, to slow down to a few calls an
+  hour (denser around sunrise when the caller gives a hint).
+
+Terms used below: the *upload clock* is the clock of the ``upload_ts`` the caller
+passes; *our clock* is the one of ``now``. ``offset`` is the time on our clock at
+which a record becomes available minus its ``upload_ts``. A *slot* is one expected
+upload.
+
+The module is pure: no I/O, no asyncio, no real clock; every method takes ``now`` as
+a UNIX timestamp in seconds.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+import math
+import random
+from statistics import median
+
+# --- Cadence ----------------------------------------------------------------------
+# The vendor says "about every 5 minutes"; used until enough uploads were seen.
+DEFAULT_CADENCE = 300.0
+# Gaps outside this range are glitches (duplicates, clock steps), not a cadence.
+MIN_CADENCE = 30.0
+MAX_CADENCE = 1800.0
+# Uploads remembered for the cadence (about two hours at the nominal cadence): enough
+# for a median that ignores a late or missed upload, short enough to follow a change.
+CADENCE_HISTORY = 25
+# Samples needed before the learned cadence replaces the default.
+MIN_CADENCE_SAMPLES = 3
+# A longer gap (night, outage) says nothing about the cadence and resets the phase:
+# an inverter that wakes up or reconnects starts a new upload rhythm.
+MAX_GAP_PERIODS = 4
+
+# --- Phase ------------------------------------------------------------------------
+# Gains of the phase trackers that run side by side; the one that predicted the
+# recent uploads best is used. 1.0 follows the last upload (best when each interval
+# jitters on its own), 0.2 averages a fixed schedule (best when each upload jitters
+# around a fixed timer).
+TRACKER_GAINS = (1.0, 0.2)
+# Prediction errors remembered per tracker (3 hours at the nominal cadence).
+JITTER_WINDOW = 36
+# Errors needed before a tracker is scored and its spread trusted.
+MIN_JITTER_SAMPLES = 6
+# An upload further off than this is an outlier: it does not move the phase (a single
+# late upload is not a new rhythm) unless the next one is off the same way.
+OUTLIER_MIN = 20.0
+OUTLIER_FACTOR = 4.0
+# The lateness allowance covers the latest recent upload against its prediction;
+# until the jitter is known, the documented few seconds.
+DEFAULT_LATE_MARGIN = 5.0
+# Added to every aim: uploadTime has one-second resolution and the cloud's publishing
+# delay varies by a second or two.
+SAFETY_MARGIN = 1.0
+# While calls are short (thrifty), the aim allows this much more: a miss then costs
+# a record instead of a retry.
+THRIFTY_MARGIN = 2.0
+
+# --- Offset -----------------------------------------------------------------------
+# Records whose offset brackets are remembered (12 hours at the nominal cadence): a
+# bracket expires so that a slowly drifting clock is followed.
+OFFSET_WINDOW = 144
+# The offset counts as learnt once its bracket is this narrow (seconds).
+OFFSET_TIGHT = 3.0
+# The aim lies in the middle of the bracket, at most this far below its top: probes
+# through the jitter rarely narrow a bracket to nothing, its middle is the better
+# guess, and the lateness allowance covers the rest.
+OFFSET_SHADE = 5.0
+# Bounds that newer records contradict by more than this are forgotten (a drifting
+# clock); within it, the contradiction is the spread of the cloud's publishing delay.
+OFFSET_NOISE = 5.0
+# A bracket this far outside the others is a jump (zone change, clock step): learn
+# again from the newest record.
+OFFSET_JUMP = 30.0
+# While learning, a probe tests the middle of the bracket at each slot, at most this
+# many times: when budget delays keep the bracket wider than OFFSET_TIGHT, what it
+# has is good enough.
+MAX_LEARNING_PROBES = 10
+# Once learnt, a probe a little (PROBE_STEP, in seconds) before the aim checks now and
+# then whether records come earlier. A probe that finds nothing costs a call, so they
+# are rare (every PROBE_EVERY_MAX records) unless they keep finding earlier records
+# (then down to every PROBE_EVERY_MIN records, searching deeper and deeper).
+PROBE_STEP = 2.0
+PROBE_EVERY_MIN = 12
+PROBE_EVERY_MAX = 288
+
+# --- Retries ----------------------------------------------------------------------
+# Waits between polls while an expected record is late: short first (jitter), then
+# growing (a late upload), then the slot is given up.
+RETRY_STEPS = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0)
+# A slot is given up this long after its aim at the earliest; wider jitter waits
+# longer (GIVE_UP_FACTOR times the lateness allowance), never past a third of the
+# cadence so the next slot is not at risk.
+GIVE_UP_MIN = 10.0
+GIVE_UP_FACTOR = 2.0
+# Never poll more often than this, whatever the arithmetic says (no poll storms).
+MIN_POLL_GAP = 5.0
+# Polls this close before a planned time count as that poll (timer and budget slack).
+TIME_TOLERANCE = 0.5
+# Slots given up in a row before the inverter counts as not uploading (outage).
+DORMANT_SLOTS = 3
+# After a long gap (night, outage) the clocks may have drifted apart: for this many
+# records, late ones are waited for as long as for a missed one, and a probe checks
+# for earlier ones.
+VERIFY_RECORDS = 3
+
+# --- Quiet (sleep, outage) --------------------------------------------------------
+# Poll interval while asleep or not uploading: at most 4 calls an hour.
+QUIET_INTERVAL = 900.0
+# Around sunrise poll densely so the first upload of the day is seen within minutes:
+# from MORNING_LEAD before sunrise until uploads resume, for at most MORNING_SPAN.
+MORNING_LEAD = 600.0
+MORNING_SPAN = 3 * 3600.0
+MORNING_INTERVAL = 150.0
+# Quiet polls defer to due ones of other inverters by this much (budget priority).
+QUIET_DEFERENCE = 60.0
+
+# --- Errors -----------------------------------------------------------------------
+# Exponential backoff after failed calls: base, cap, and the fraction of random
+# shortening so that inverters that failed together do not retry together.
+ERROR_BASE = 30.0
+ERROR_CAP = 900.0
+ERROR_JITTER = 0.2
+# A rate-limit reply waits at least the rest of the cloud's counting minute.
+RATE_LIMIT_MIN_DELAY = 60.0
+
+# How many recently seen upload instants are remembered: the cloud sometimes serves an
+# older record again; that is not a new upload.
+SEEN_HISTORY = 8
+
+
+@dataclass(slots=True)
+class _PhaseTracker:
+    """Follows the phase of the upload schedule with one smoothing gain."""
+
+    gain: float
+    # Smoothed upload-clock instant of the slot of the latest record.
+    anchor: float
+    residuals: deque[float] = field(default_factory=lambda: deque(maxlen=JITTER_WINDOW))
+    # Sign of the previous upload's error if it was an outlier, else 0.
+    outlier_sign: int = 0
+    # Sum of the absolute errors remembered.
+    total: float = 0.0
+
+    def score(self) -> float:
+        """Return the mean absolute prediction error (inf until enough samples)."""
+        if len(self.residuals) < MIN_JITTER_SAMPLES:
+            return math.inf
+        return self.total / len(self.residuals)
+
+    def late_margin(self) -> float:
+        """Return how late uploads have recently been against the prediction."""
+        if len(self.residuals) < MIN_JITTER_SAMPLES:
+            return DEFAULT_LATE_MARGIN
+        return max(0.0, *self.residuals)
+
+    def update(self, upload_ts: float, cadence: float) -> None:
+        """Move the phase towards a new upload."""
+        slots = round((upload_ts - self.anchor) / cadence)
+        if not 1 <= slots <= MAX_GAP_PERIODS:
+            self.resync(upload_ts)
+            return
+        predicted = self.anchor + slots * cadence
+        error = upload_ts - predicted
+        spread = self.score()
+        limit = OUTLIER_MIN if math.isinf(spread) else OUTLIER_FACTOR * spread
+        if abs(error) > max(OUTLIER_MIN, limit):
+            sign = 1 if error > 0 else -1
+            if sign == self.outlier_sign:
+                # Two in a row off the same way: the schedule moved.
+                self.resync(upload_ts)
+                return
+            self.outlier_sign = sign
+            self.anchor = predicted
+            return
+        self.outlier_sign = 0
+        if len(self.residuals) == self.residuals.maxlen:
+            self.total -= abs(self.residuals[0])
+        self.residuals.append(error)
+        self.total += abs(error)
+        self.anchor = predicted + self.gain * error
+
+    def resync(self, upload_ts: float) -> None:
+        """Start the phase afresh at an upload (the jitter stays what it was)."""
+        self.anchor = upload_ts
+        self.outlier_sign = 0
+
+
+class _OffsetBracket:
+    """Brackets the offset between our clock and the upload clock.
+
+    A new record was not there at the previous poll and is there now, so its offset
+    lies in ``(previous_poll - upload_ts, now - upload_ts]``. The bracket is the
+    intersection over the recent records. Polls at the safe time only ever see the
+    record, which proves nothing about earlier times: the upper bound comes down
+    through probes, made a little earlier than the safe time.
+    """
+
+    def __init__(self) -> None:
+        """Start with nothing known."""
+        self._intervals: deque[tuple[float, float]] = deque(maxlen=OFFSET_WINDOW)
+        # True once the bracket was narrow since the last jump: later probes are
+        # small steps instead of a bisection from scratch.
+        self._settled = False
+        self._step = PROBE_STEP
+        self._probe_every = PROBE_EVERY_MAX
+        self._until_probe = PROBE_EVERY_MAX
+        # How much the current probe search lowered the estimate so far.
+        self._found = 0.0
+        self._learning_probes = 0
+        # upper, lower and proven, until the intervals change.
+        self._cache: tuple[float, float, float] | None = None
+
+    @property
+    def upper(self) -> float:
+        """Return the smallest upper bound (inf when nothing is known)."""
+        return self._bounds()[0]
+
+    @property
+    def lower(self) -> float:
+        """Return the largest lower bound (-inf when nothing is known)."""
+        return self._bounds()[1]
+
+    @property
+    def proven(self) -> float:
+        """Return the largest lower bound that two records agree on.
+
+        A single record can be slow to appear; two that came that late mean the
+        offset really is that large (a drifting clock).
+        """
+        return self._bounds()[2]
+
+    def _bounds(self) -> tuple[float, float, float]:
+        if self._cache is None:
+            lows = sorted(lo for lo, _ in self._intervals)
+            self._cache = (
+                min((hi for _, hi in self._intervals), default=math.inf),
+                lows[-1] if lows else -math.inf,
+                lows[-2] if len(lows) >= 2 else -math.inf,
+            )
+        return self._cache
+
+    def estimate(self) -> float | None:
+        """Return the offset to aim with.
+
+        The middle of a narrow bracket (at most OFFSET_SHADE below the upper bound:
+        the lateness allowance covers the rest), or what two records proved.
+        """
+        if not self._intervals:
+            return None
+        upper = self.upper
+        shade = min(max(upper - self.lower, 0.0), 2 * OFFSET_SHADE) / 2
+        return max(upper - shade, self.proven)
+
+    def add(self, lo: float, hi: float) -> None:
+        """Add the bracket of a new record."""
+        if self._intervals and (
+            lo > self.upper + OFFSET_JUMP or hi < self.lower - OFFSET_JUMP
+        ):
+            # The offset jumped: what we knew no longer applies.
+            self._intervals.clear()
+            self._cache = None
+            self._settled = False
+            self._learning_probes = 0
+        if hi < self.proven - OFFSET_NOISE:
+            # Records come earlier now: forget the lower bounds this one disproves.
+            self._keep(lambda interval: interval[0] <= hi + OFFSET_NOISE)
+        self._intervals.append((lo, hi))
+        self._cache = None
+        proven = self.proven
+        if proven > self.upper + OFFSET_NOISE:
+            # Records come later now: forget the upper bounds they disprove.
+            self._keep(lambda interval: interval[1] >= proven - OFFSET_NOISE)
+        self._until_probe -= 1
+        if not self._settled and self.tight:
+            self._settle()
+
+    def _settle(self) -> None:
+        """End learning: check again soon, then less and less often."""
+        self._settled = True
+        self._learning_probes = 0
+        self._probe_every = self._until_probe = PROBE_EVERY_MIN
+
+    def _keep(self, keep: Callable[[tuple[float, float]], bool]) -> None:
+        self._intervals = deque(filter(keep, self._intervals), maxlen=OFFSET_WINDOW)
+        self._cache = None
+
+    @property
+    def tight(self) -> bool:
+        """Return whether the records bracket the offset narrowly."""
+        return self.upper - self.lower <= OFFSET_TIGHT
+
+    @property
+    def settled(self) -> bool:
+        """Return whether the offset was learnt (since the last jump)."""
+        return self._settled
+
+    def probe_offset(self, cadence: float) -> float | None:
+        """Return the offset a probe should test, or None if no probe is due.
+
+        While learning, the middle of the bracket (at most half a cadence below
+        the upper bound); once learnt, a small step below the estimate.
+        """
+        if not self._settled:
+            # (Not settled means the bracket is still wider than OFFSET_TIGHT.)
+            return self.upper - min((self.upper - self.lower) / 2, cadence / 2)
+        if self._until_probe > 0:
+            return None
+        estimate = self.estimate()
+        assert estimate is not None
+        return estimate - self._step
+
+    def probed(self, cadence: float, *, hit: bool, lowered_by: float) -> None:
+        """Plan the next probe from what the last one found.
+
+        A probe that found the record may have more to find below: probe again at
+        the next record, twice as deep. A probe that did not ends the search; if the
+        search lowered the estimate by more than the tight width (a drift), search
+        more often, else less often.
+        """
+        if not self._settled:
+            self._learning_probes += 1
+            if self._learning_probes >= MAX_LEARNING_PROBES:
+                self._settle()
+            return
+        self._found += lowered_by
+        if hit:
+            self._step = min(self._step * 2, cadence / 2)
+            self._until_probe = 0
+            return
+        if self._found > OFFSET_TIGHT:
+            self._probe_every = max(PROBE_EVERY_MIN, self._probe_every // 2)
+        else:
+            self._probe_every = min(PROBE_EVERY_MAX, self._probe_every * 2)
+        self._step = PROBE_STEP
+        self._found = 0.0
+        self._until_probe = self._probe_every
+
+    def recheck(self) -> None:
+        """Probe at the next record: after a long gap the clock may have drifted."""
+        if self._settled:
+            self._until_probe = 0
+
+
+class UploadPolicy:
+    """Decides when to poll one inverter, from what its replies showed.
+
+    Feed it every reply (``observe_record``) and every failure (``observe_error``);
+    ask ``next_poll`` for the time of the next call.
+    """
+
+    def __init__(
+        self,
+        *,
+        rng: random.Random | None = None,
+        default_cadence: float = DEFAULT_CADENCE,
+    ) -> None:
+        """Create a policy.
+
+        Args:
+            rng: Source of the backoff jitter; pass a seeded one for repeatable
+                behaviour.
+            default_cadence: Upload cadence (s) assumed until one is learned.
+        """
+        self._rng = rng if rng is not None else random.Random()  # noqa: S311
+        self._cadence = default_cadence
+        self._periods: deque[float] = deque(maxlen=CADENCE_HISTORY)
+        self._gaps: deque[float] = deque(maxlen=CADENCE_HISTORY)
+        self._uploads: deque[float] = deque(maxlen=CADENCE_HISTORY)
+        self._trackers: list[_PhaseTracker] = []
+        self._offset = _OffsetBracket()
+        self._seen: deque[float] = deque(maxlen=SEEN_HISTORY)
+        self._last_upload_ts: float | None = None
+        self._last_poll: float | None = None
+        self._has_timestamp = True
+        self._asleep = False
+        # The slot we wait for: its expected upload instant (upload clock), the time
+        # of a probe that opens it (our clock), and polls after its aim that did not
+        # see it.
+        self._slot: float | None = None
+        self._slot_due: float | None = None
+        self._probe_at: float | None = None
+        self._slot_probed = False
+        self._slot_misses = 0
+        self._missed_slots = 0
+        # Records left to wait patiently for, after a long gap.
+        self._verify = 0
+        self._errors = 0
+        self._error_retry_at: float | None = None
+        self._next_sunrise: float | None = None
+        self._previous_sunrise: float | None = None
+        self._is_daylight = False
+        self._thrifty = False
+
+    # --- Inputs -------------------------------------------------------------------
+
+    def observe_record(
+        self, now: float, upload_ts: float | None, *, asleep: bool
+    ) -> None:
+        """Learn from a successful reply.
+
+        Args:
+            now: When the call was made (our clock; the reply's arrival would do
+                too, a second of latency is within the margins).
+            upload_ts: The record's upload instant as the caller reads it (its
+                ``uploadTime`` in the zone the caller believes), or None if the
+                record has none.
+            asleep: Whether the record says the inverter went to sleep.
+        """
+        self._errors = 0
+        self._error_retry_at = None
+        self._asleep = asleep
+        if upload_ts is None:
+            self._has_timestamp = False
+        else:
+            self._has_timestamp = True
+            if upload_ts not in self._seen:
+                self._on_new_record(now, upload_ts)
+            elif self._slot is not None:
+                self._on_same_record(now)
+        self._last_poll = now
+
+    def observe_error(self, now: float, *, rate_limited: bool = False) -> None:
+        """Back off after a failed call.
+
+        Args:
+            now: When the call failed.
+            rate_limited: Whether the cloud said the token called too often.
+        """
+        self._errors += 1
+        delay = min(ERROR_CAP, ERROR_BASE * 2.0 ** min(self._errors - 1, 30))
+        if rate_limited:
+            delay = max(delay, RATE_LIMIT_MIN_DELAY)
+        delay *= 1.0 - ERROR_JITTER * self._rng.random()
+        self._error_retry_at = now + delay
+
+    def set_daylight_hint(
+        self, next_sunrise_ts: float | None, is_daylight: bool
+    ) -> None:
+        """Tell the policy when the sun rises, to catch the first morning upload.
+
+        Args:
+            next_sunrise_ts: The next sunrise (UNIX time) at the plant, or None if
+                unknown (polar day or night).
+            is_daylight: Whether the sun is up now.
+        """
+        if (
+            self._next_sunrise is not None
+            and next_sunrise_ts is not None
+            and next_sunrise_ts > self._next_sunrise
+        ):
+            self._previous_sunrise = self._next_sunrise
+        self._next_sunrise = next_sunrise_ts
+        self._is_daylight = is_daylight
+
+    def set_thrifty(self, thrifty: bool) -> None:
+        """Save calls while the token's budget runs short (see TokenBudget).
+
+        A thrifty policy aims a little later, gives up a slot after one poll
+        instead of retrying, probes only to learn the offset
+        (not to check it), and polls half as densely around sunrise. It may then
+        miss an unusually late record.
+
+        Args:
+            thrifty: Whether to save calls (e.g. ``TokenBudget.under_pressure``).
+        """
+        self._thrifty = thrifty
+
+    # --- Output -------------------------------------------------------------------
+
+    def next_poll(self, now: float) -> float:
+        """Return when to poll next (our clock; may be in the past: poll now).
+
+        Args:
+            now: The current time.
+        """
+        if self._last_poll is None:
+            return now if self._error_retry_at is None else self._error_retry_at
+        if self._quiet:
+            planned = self._quiet_poll()
+        elif not self._has_timestamp or self._slot is None:
+            planned = self._last_poll + self._cadence
+        else:
+            planned = self._slot_poll()
+        planned = max(planned, self._last_poll + MIN_POLL_GAP)
+        if self._error_retry_at is None:
+            return planned
+        # After a failure: back off, but never poll more often than the quiet rate.
+        return (
+            max(self._error_retry_at, planned) if self._quiet else self._error_retry_at
+        )
+
+    def staleness_priority(self, now: float) -> float:
+        """Return how many seconds this inverter's next data is overdue.
+
+        Negative while it is not due yet. Sharing calls fairly means serving the
+        inverter with the highest value first: ``now - priority`` is the instant
+        since which it waits for data (the first planned poll for the expected
+        record; quiet polls defer to the others).
+
+        Args:
+            now: The current time.
+        """
+        if self._last_poll is None:
+            return 0.0
+        if self._quiet or self._slot_due is None:
+            return now - (self.next_poll(now) + QUIET_DEFERENCE)
+        return now - self._slot_due
+
+    # --- State for the coordinator and diagnostics ---------------------------------
+
+    @property
+    def cadence(self) -> float:
+        """Return the learned upload cadence (s)."""
+        return self._cadence
+
+    @property
+    def offset(self) -> float | None:
+        """Return the learned offset (s): availability on our clock minus upload_ts."""
+        return self._offset.estimate()
+
+    @property
+    def expected_next_upload(self) -> float | None:
+        """Return the expected next upload instant (upload clock), if uploading."""
+        return None if self._quiet else self._slot
+
+    @property
+    def last_upload_ts(self) -> float | None:
+        """Return the upload instant of the latest record seen."""
+        return self._last_upload_ts
+
+    @property
+    def consecutive_errors(self) -> int:
+        """Return the number of failed calls since the last success."""
+        return self._errors
+
+    @property
+    def late_margin(self) -> float:
+        """Return the allowance (s) for uploads later than predicted."""
+        if not self._trackers:
+            return DEFAULT_LATE_MARGIN
+        margin = self._best_tracker().late_margin()
+        if self._thrifty:
+            margin += THRIFTY_MARGIN
+        return min(margin, self._cadence / 4)
+
+    @property
+    def asleep(self) -> bool:
+        """Return whether the last record said the inverter sleeps."""
+        return self._asleep
+
+    @property
+    def uploading(self) -> bool:
+        """Return whether uploads are arriving (not asleep, not given up)."""
+        return self._last_upload_ts is not None and not self._quiet
+
+    def diagnostics(self) -> dict[str, float | int | bool | None]:
+        """Return the learned state, for the diagnostics download."""
+        return {
+            "cadence": self._cadence,
+            "offset": self.offset,
+            "offset_lower": _finite(self._offset.lower),
+            "offset_upper": _finite(self._offset.upper),
+            "late_margin": self.late_margin,
+            "last_upload_ts": self._last_upload_ts,
+            "expected_next_upload": self.expected_next_upload,
+            "missed_slots": self._missed_slots,
+            "consecutive_errors": self._errors,
+            "asleep": self._asleep,
+            "uploading": self.uploading,
+        }
+
+    # --- Learning -----------------------------------------------------------------
+
+    @property
+    def _quiet(self) -> bool:
+        return self._asleep or self._missed_slots >= DORMANT_SLOTS
+
+    def _on_new_record(self, now: float, upload_ts: float) -> None:
+        previous = self._last_upload_ts
+        lo = -math.inf if self._last_poll is None else self._last_poll - upload_ts
+        hi = now - upload_ts
+        if lo <= hi:
+            before = self._offset.estimate()
+            self._offset.add(lo, hi)
+            after = self._offset.estimate()
+            if self._slot_probed and before is not None and after is not None:
+                hit = (
+                    self._probe_at is not None
+                    and now >= self._probe_at - TIME_TOLERANCE
+                )
+                self._offset.probed(self._cadence, hit=hit, lowered_by=before - after)
+        self._verify = max(0, self._verify - 1)
+        if (
+            previous is not None
+            and upload_ts - previous > MAX_GAP_PERIODS * self._cadence
+        ):
+            # After a night or an outage: the clocks may have drifted apart.
+            self._verify = VERIFY_RECORDS
+            self._offset.recheck()
+        self._learn_cadence(upload_ts, previous)
+        self._learn_phase(upload_ts, previous)
+        self._seen.append(upload_ts)
+        self._last_upload_ts = upload_ts
+        self._missed_slots = 0
+        self._open_slot(now)
+        if self._asleep:
+            # Nothing is expected until the inverter wakes up.
+            self._slot = self._slot_due = None
+            self._probe_at = None
+            self._slot_probed = False
+
+    def _learn_cadence(self, upload_ts: float, previous: float | None) -> None:
+        if previous is None or upload_ts <= previous:
+            return
+        gap = upload_ts - previous
+        periods = max(1, round(gap / self._cadence))
+        if periods > MAX_GAP_PERIODS:
+            self._uploads.clear()
+            self._uploads.append(upload_ts)
+            return
+        if not MIN_CADENCE <= gap / periods <= MAX_CADENCE:
+            return
+        if not self._uploads:
+            self._uploads.append(previous)
+        self._periods.append(gap / periods)
+        self._gaps.append(gap)
+        self._uploads.append(upload_ts)
+        if len(self._periods) >= MIN_CADENCE_SAMPLES:
+            coarse = median(self._periods)
+            if (typical := median(self._gaps)) >= 1.5 * coarse:
+                # Most gaps span several assumed periods: the uploads are rarer,
+                # not missed.
+                coarse = typical
+            self._cadence = self._refine_cadence(coarse)
+
+    def _refine_cadence(self, coarse: float) -> float:
+        """Sharpen a cadence with differences across half the remembered uploads.
+
+        Consecutive differences carry the full jitter; differences over many periods
+        divide it by the number of periods, and their median stays robust.
+        """
+        uploads = list(self._uploads)
+        span = len(uploads) // 2
+        estimates = [
+            (uploads[i + span] - uploads[i]) / periods
+            for i in range(len(uploads) - span)
+            if (periods := round((uploads[i + span] - uploads[i]) / coarse)) >= 1
+        ]
+        if span < 2 or not estimates:
+            return coarse
+        refined = median(estimates)
+        return refined if abs(refined - coarse) <= coarse / 10 else coarse
+
+    def _learn_phase(self, upload_ts: float, previous: float | None) -> None:
+        if previous is None or not self._trackers:
+            self._trackers = [_PhaseTracker(gain, upload_ts) for gain in TRACKER_GAINS]
+            return
+        if not 0 < upload_ts - previous <= MAX_GAP_PERIODS * self._cadence:
+            # After a night or an outage the inverter starts a new rhythm.
+            for tracker in self._trackers:
+                tracker.resync(upload_ts)
+            return
+        for tracker in self._trackers:
+            tracker.update(upload_ts, self._cadence)
+
+    @property
+    def _jitter_known(self) -> bool:
+        return bool(self._trackers) and self._best_tracker().score() < math.inf
+
+    def _best_tracker(self) -> _PhaseTracker:
+        return min(self._trackers, key=_PhaseTracker.score)
+
+    # --- Slots --------------------------------------------------------------------
+
+    def _open_slot(self, now: float) -> None:
+        """Aim at the upload after the one just seen."""
+        self._slot = self._best_tracker().anchor + self._cadence
+        self._slot_due = self._safe_aim()
+        self._slot_misses = 0
+        self._probe_at = None
+        self._slot_probed = False
+        tested = self._offset.probe_offset(self._cadence)
+        if tested is None or (self._thrifty and self._offset.settled):
+            return
+        probe_at = self._slot + tested + SAFETY_MARGIN
+        if now + MIN_POLL_GAP < probe_at < self._safe_aim():
+            self._probe_at = probe_at
+            self._slot_probed = True
+            self._slot_due = probe_at
+
+    def _safe_aim(self) -> float:
+        """Return when the slot's record should be there (our clock)."""
+        assert self._slot is not None
+        offset = self._offset.estimate()
+        assert offset is not None
+        return self._slot + offset + self.late_margin + SAFETY_MARGIN
+
+    def _give_up_after(self) -> float:
+        if self._thrifty:
+            return 0.0
+        if not self._jitter_known or self._verify:
+            # Until the jitter and the offset are known (again), a late upload is
+            # as likely as a missed one.
+            return self._cadence / 3
+        return min(
+            max(GIVE_UP_MIN, GIVE_UP_FACTOR * self.late_margin), self._cadence / 3
+        )
+
+    def _on_same_record(self, now: float) -> None:
+        """Count a poll that found no new record against the current slot."""
+        if self._quiet:
+            return
+        safe = self._safe_aim()
+        if self._probe_at is not None and now >= self._probe_at - TIME_TOLERANCE:
+            self._probe_at = None
+        if now < safe - TIME_TOLERANCE:
+            return
+        self._slot_misses += 1
+        step = RETRY_STEPS[min(self._slot_misses, len(RETRY_STEPS)) - 1]
+        if now + step <= safe + self._give_up_after():
+            return
+        # Clearly missed: aim at the following slot (and skip any that passed).
+        self._next_slot()
+        while self._safe_aim() + self._give_up_after() < now:
+            self._next_slot()
+
+    def _next_slot(self) -> None:
+        assert self._slot is not None
+        self._slot += self._cadence
+        self._slot_due = self._safe_aim()
+        self._slot_misses = 0
+        self._probe_at = None
+        self._slot_probed = False
+        self._missed_slots += 1
+
+    def _slot_poll(self) -> float:
+        assert self._last_poll is not None
+        if self._probe_at is not None:
+            planned = self._probe_at
+        elif self._slot_misses == 0:
+            planned = self._safe_aim()
+        else:
+            planned = (
+                self._last_poll
+                + RETRY_STEPS[min(self._slot_misses, len(RETRY_STEPS)) - 1]
+            )
+        return planned
+
+    def _quiet_poll(self) -> float:
+        """Return the next poll while asleep or not uploading."""
+        assert self._last_poll is not None
+        last = self._last_poll
+        planned = last + QUIET_INTERVAL
+        for sunrise in self._sunrises():
+            start, end = sunrise - MORNING_LEAD, sunrise + MORNING_SPAN
+            if last < start:
+                planned = min(planned, start)
+            elif last < end:
+                interval = MORNING_INTERVAL * (2 if self._thrifty else 1)
+                planned = min(planned, last + interval)
+        return planned
+
+    def _sunrises(self) -> list[float]:
+        sunrises: list[float] = []
+        if self._next_sunrise is not None:
+            sunrises.append(self._next_sunrise)
+            if self._is_daylight and self._previous_sunrise is None:
+                # Started during the day: today's sunrise was about a day earlier.
+                sunrises.append(self._next_sunrise - 86400.0)
+        if self._previous_sunrise is not None:
+            sunrises.append(self._previous_sunrise)
+        return sunrises
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None

@@ -1,0 +1,682 @@
+"""Tests of the per-inverter polling policy, fed with synthetic upload schedules."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass, field
+import heapq
+from itertools import pairwise
+import math
+import random
+from statistics import median
+
+import pytest
+
+from custom_components.sunvec import polling
+from custom_components.sunvec.budget import TokenBudget
+from custom_components.sunvec.polling import UploadPolicy
+
+DAY = 86400.0
+HOUR = 3600.0
+CADENCE = 300.0
+# Synthetic plant: the sun rises at 06:00 and sets at 20:00 (our clock, UTC).
+SUNRISE = 6 * HOUR
+SUNSET = 20 * HOUR
+
+
+# --- A synthetic cloud ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One record: when the cloud has it (our clock) and what the caller reads."""
+
+    available: float
+    upload_ts: float
+    asleep: bool = False
+
+
+class Cloud:
+    """Returns the latest record available at a time, like the realtime API."""
+
+    def __init__(self, uploads: list[Upload]) -> None:
+        self.uploads = sorted(uploads, key=lambda upload: upload.available)
+        self._times = [upload.available for upload in self.uploads]
+        self.first_seen: dict[int, float] = {}
+
+    def latest(self, now: float) -> int | None:
+        index = bisect_right(self._times, now) - 1
+        return None if index < 0 else index
+
+    def poll(self, now: float) -> Upload | None:
+        index = self.latest(now)
+        if index is None:
+            return None
+        self.first_seen.setdefault(index, now)
+        return self.uploads[index]
+
+    def records(self, start: float, end: float) -> list[int]:
+        """Return the records (not the sleep ones) fully visible within the span."""
+        return [
+            index
+            for index, upload in enumerate(self.uploads[:-1])
+            if not upload.asleep
+            and start <= upload.available
+            and self.uploads[index + 1].available <= end
+        ]
+
+    def staleness(self, records: list[int]) -> tuple[list[float], int]:
+        """Return the staleness of the records seen, and how many were missed."""
+        seen = [
+            self.first_seen[index] - self.uploads[index].available
+            for index in records
+            if index in self.first_seen
+        ]
+        return sorted(seen), len(records) - len(seen)
+
+
+def schedule(
+    rng: random.Random,
+    *,
+    days: int = 1,
+    jitter: float = 5.0,
+    missed: float = 0.0,
+    sleeps: bool = True,
+    zone_error: float = 0.0,
+    drift_per_hour: float = 0.0,
+    phase: float | None = None,
+) -> list[Upload]:
+    """Return uploads every 300 s around a fixed timer, for ``days`` days.
+
+    Each upload jitters by up to ``jitter`` s, a fraction ``missed`` never happens,
+    the cloud publishes it 0.5-2.5 s later, ``uploadTime`` has whole seconds and is
+    read ``zone_error`` s off (plus a drift). A sleeping inverter uploads from some
+    minutes after sunrise until before sunset, then a sleep record; the day before
+    the first one ends with a sleep record too.
+    """
+    uploads: list[Upload] = []
+
+    def upload_ts(instant: float) -> float:
+        drift = drift_per_hour * instant / HOUR
+        return math.floor(instant) + zone_error - drift
+
+    for day in range(-1, days):
+        base = day * DAY
+        if sleeps:
+            start = base + SUNRISE + rng.uniform(5, 40) * 60
+            end = base + SUNSET - rng.uniform(0, 30) * 60
+        else:
+            offset = rng.uniform(0, CADENCE) if phase is None else phase
+            start, end = base + offset, base + DAY + offset
+        slot = 0
+        while (instant := start + slot * CADENCE + rng.uniform(-jitter, jitter)) < end:
+            slot += 1
+            if (day >= 0 or instant > -2 * CADENCE) and rng.random() >= missed:
+                uploads.append(
+                    Upload(instant + rng.uniform(0.5, 2.5), upload_ts(instant))
+                )
+        if sleeps:
+            uploads.append(Upload(instant + 1.5, upload_ts(instant), asleep=True))
+    return uploads
+
+
+def daylight(now: float) -> tuple[float, bool]:
+    """Return the next sunrise and whether the sun is up, like the caller would."""
+    day_start = math.floor(now / DAY) * DAY
+    sunrise = day_start + SUNRISE
+    return (sunrise if now < sunrise else sunrise + DAY), (
+        SUNRISE <= now - day_start < SUNSET
+    )
+
+
+@dataclass
+class Run:
+    """What one inverter's polls did."""
+
+    cloud: Cloud
+    policy: UploadPolicy
+    polls: list[float] = field(default_factory=list)
+
+
+def drive(
+    cloud: Cloud,
+    start: float,
+    end: float,
+    *,
+    policy: UploadPolicy | None = None,
+    hint: bool = True,
+    on_poll: Callable[[UploadPolicy, float], None] | None = None,
+) -> Run:
+    """Poll one inverter whenever its policy says, from ``start`` to ``end``."""
+    run = Run(cloud, policy or UploadPolicy(rng=random.Random(1)))
+    now = start
+    while now < end:
+        if hint:
+            run.policy.set_daylight_hint(*daylight(now))
+        upload = cloud.poll(now)
+        run.polls.append(now)
+        run.policy.observe_record(
+            now,
+            None if upload is None else upload.upload_ts,
+            asleep=upload is not None and upload.asleep,
+        )
+        if on_poll is not None:
+            on_poll(run.policy, now)
+        planned = run.policy.next_poll(now)
+        # Never a poll storm, whatever the policy learnt.
+        assert planned >= now + polling.MIN_POLL_GAP - 1e-9
+        now = planned
+    return run
+
+
+def gaps(times: list[float]) -> list[float]:
+    return [b - a for a, b in pairwise(times)]
+
+
+def max_per_window(times: list[float], span: float) -> int:
+    """Return the most calls in any half-open window (t - span, t]."""
+    ordered = sorted(times)
+    return max(
+        (i + 1 - bisect_right(ordered, t - span) for i, t in enumerate(ordered)),
+        default=0,
+    )
+
+
+def regular(
+    count: int, *, first: float = 1000.0, jitter: float = 0.0, seed: int = 3
+) -> list[Upload]:
+    """Return ``count`` uploads every 300 s, published 2 s later."""
+    rng = random.Random(seed)
+    result = []
+    for slot in range(count):
+        instant = first + slot * CADENCE + rng.uniform(-jitter, jitter)
+        result.append(Upload(instant + 2.0, float(math.floor(instant))))
+    return result
+
+
+# --- Start -----------------------------------------------------------------------------
+
+
+def test_first_poll_is_immediate() -> None:
+    policy = UploadPolicy(rng=random.Random(1))
+    assert policy.next_poll(123.0) == 123.0
+    assert policy.staleness_priority(123.0) == 0.0
+    assert policy.offset is None
+    assert policy.expected_next_upload is None
+    assert policy.last_upload_ts is None
+    assert policy.cadence == polling.DEFAULT_CADENCE
+    assert policy.late_margin == polling.DEFAULT_LATE_MARGIN
+    assert not policy.uploading
+    assert not policy.asleep
+
+
+def test_default_rng() -> None:
+    policy = UploadPolicy()
+    policy.observe_error(0.0)
+    assert 0.0 < policy.next_poll(0.0) <= polling.ERROR_BASE
+
+
+# --- Cadence ---------------------------------------------------------------------------
+
+
+def test_cadence_learnt_with_jitter_and_a_missed_upload() -> None:
+    uploads = regular(30, jitter=4.0)
+    del uploads[12]
+    run = drive(Cloud(uploads), 900.0, 1000.0 + 30 * CADENCE)
+    assert run.policy.cadence == pytest.approx(CADENCE, abs=1.0)
+    # Not fooled into 600 s or 150 s by the missed one.
+    assert run.policy.diagnostics()["cadence"] == run.policy.cadence
+
+
+@pytest.mark.parametrize("cadence", [240.0, 600.0])
+def test_cadence_other_than_the_default(cadence: float) -> None:
+    rng = random.Random(5)
+    count = int(6 * HOUR / cadence)
+    uploads = [
+        Upload(
+            1000.0 + slot * cadence + 2.0,
+            float(math.floor(1000.0 + slot * cadence + rng.uniform(-3, 3))),
+        )
+        for slot in range(count)
+    ]
+    end = 1000.0 + count * cadence
+    run = drive(Cloud(uploads), 990.0, end)
+    assert run.policy.cadence == pytest.approx(cadence, abs=1.0)
+    records = run.cloud.records(3 * HOUR, end)
+    seen, missed = run.cloud.staleness(records)
+    assert missed == 0
+    assert median(seen) < 10.0
+    assert len([t for t in run.polls if t >= 3 * HOUR]) <= 1.15 * len(records)
+
+
+def test_implausible_gaps_do_not_teach_a_cadence() -> None:
+    policy = UploadPolicy(rng=random.Random(1))
+    # Uploads 10 s apart (a glitch), then one far apart (an outage): nothing learnt.
+    for now, upload_ts in ((100.0, 0.0), (200.0, 10.0), (300.0, 20.0), (400.0, 30.0)):
+        policy.observe_record(now, upload_ts, asleep=False)
+    policy.observe_record(5000.0, 4000.0, asleep=False)
+    assert policy.cadence == polling.DEFAULT_CADENCE
+
+
+# --- Offset ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("zone_error", [0.0, 3600.0, -7200.0])
+def test_offset_learnt_for_a_wrong_zone(zone_error: float) -> None:
+    """uploadTime read an hour off: the policy learns it and polls on time."""
+    uploads = schedule(random.Random(7), sleeps=False, zone_error=zone_error)
+    run = drive(Cloud(uploads), 8 * HOUR, 18 * HOUR)
+    assert run.policy.offset == pytest.approx(-zone_error + 2.0, abs=3.0)
+    seen, missed = run.cloud.staleness(run.cloud.records(10 * HOUR, 18 * HOUR))
+    assert missed == 0
+    assert median(seen) <= 10.0
+    assert max(seen) <= 40.0
+
+
+@pytest.mark.parametrize("drift_per_hour", [1.0, -1.0])
+def test_offset_follows_a_drifting_clock(drift_per_hour: float) -> None:
+    """uploadTime drifts 24 s a day against our clock; the aim follows it."""
+    uploads = schedule(random.Random(8), days=2, drift_per_hour=drift_per_hour)
+    run = drive(Cloud(uploads), 0.0, 2 * DAY)
+    records = run.cloud.records(DAY + 9 * HOUR, DAY + SUNSET)
+    seen, missed = run.cloud.staleness(records)
+    assert missed == 0
+    assert median(seen) <= 15.0
+    true_offset = median(
+        run.cloud.uploads[i].available - run.cloud.uploads[i].upload_ts
+        for i in records[-10:]
+    )
+    assert run.policy.offset == pytest.approx(true_offset, abs=10.0)
+
+
+def test_offset_jump_is_relearnt() -> None:
+    """The caller's zone changes by an hour at noon (a DST fix): relearnt."""
+    before = schedule(random.Random(9), sleeps=False, phase=100.0)
+    uploads = [
+        upload
+        if upload.available < 12 * HOUR
+        else Upload(upload.available, upload.upload_ts + 3600.0)
+        for upload in before
+    ]
+    run = drive(Cloud(uploads), 8 * HOUR, 18 * HOUR)
+    assert run.policy.offset == pytest.approx(-3600.0 + 2.0, abs=3.0)
+    seen, missed = run.cloud.staleness(run.cloud.records(13 * HOUR, 18 * HOUR))
+    assert missed == 0
+    assert median(seen) <= 10.0
+
+
+def test_offset_jump_backwards_is_relearnt() -> None:
+    before = schedule(random.Random(9), sleeps=False, phase=100.0)
+    uploads = [
+        upload
+        if upload.available < 12 * HOUR
+        else Upload(upload.available, upload.upload_ts - 3600.0)
+        for upload in before
+    ]
+    run = drive(Cloud(uploads), 8 * HOUR, 18 * HOUR)
+    assert run.policy.offset == pytest.approx(3600.0 + 2.0, abs=3.0)
+    seen, missed = run.cloud.staleness(run.cloud.records(13 * HOUR, 18 * HOUR))
+    assert missed == 0
+    assert median(seen) <= 10.0
+
+
+def test_old_record_served_again_is_not_new() -> None:
+    uploads = regular(12)
+    cloud = Cloud(uploads)
+    run = drive(cloud, 990.0, 1000.0 + 10 * CADENCE)
+    policy = run.policy
+    last = policy.last_upload_ts
+    expected = policy.expected_next_upload
+    # The cloud serves an older record once: nothing is relearnt.
+    policy.observe_record(run.polls[-1] + 6.0, uploads[3].upload_ts, asleep=False)
+    assert policy.last_upload_ts == last
+    assert policy.expected_next_upload == expected
+
+
+def test_clock_going_backwards_teaches_nothing() -> None:
+    run = drive(Cloud(regular(12)), 990.0, 1000.0 + 10 * CADENCE)
+    policy = run.policy
+    offset = policy.offset
+    policy.observe_record(
+        run.polls[-1] - 100.0, policy.last_upload_ts + 300, asleep=False
+    )
+    assert policy.offset == offset
+
+
+def test_record_without_timestamp() -> None:
+    policy = UploadPolicy(rng=random.Random(1))
+    policy.observe_record(100.0, None, asleep=False)
+    assert policy.next_poll(100.0) == 100.0 + polling.DEFAULT_CADENCE
+    assert policy.offset is None
+
+
+# --- Late and missed uploads -----------------------------------------------------------
+
+
+def settled_policy(uploads: list[Upload], until: float) -> Run:
+    """Return a run that learnt the schedule up to ``until``."""
+    return drive(Cloud(uploads), uploads[0].available - 10.0, until)
+
+
+def test_missed_upload_aims_at_the_next_slot() -> None:
+    uploads = regular(40, jitter=2.0)
+    missing = uploads.pop(30)
+    run = drive(Cloud(uploads), 990.0, 1000.0 + 40 * CADENCE)
+    during = [
+        t for t in run.polls if missing.available - 10 < t < missing.available + 290
+    ]
+    # The safe poll, one retry, then nothing until the next slot.
+    assert len(during) == 2
+    assert during[1] - during[0] == polling.RETRY_STEPS[0]
+    after = next(t for t in run.polls if t > during[-1])
+    assert after == pytest.approx(missing.available + CADENCE, abs=12.0)
+    assert run.policy.uploading
+
+
+def test_late_upload_growing_retries_then_back_on_schedule() -> None:
+    """A jittery inverter: a very late upload is waited for with growing steps."""
+    uploads = regular(60, jitter=15.0, seed=11)
+    late = 50
+    record = uploads[late]
+    uploads[late] = Upload(record.available + 60.0, record.upload_ts + 60.0)
+    cloud = Cloud(uploads)
+    run = drive(cloud, 990.0, 1000.0 + 60 * CADENCE)
+    seen = cloud.first_seen[late]
+    waiting = [t for t in run.polls if record.available < t <= seen]
+    assert gaps(waiting)[-3:] == list(polling.RETRY_STEPS[:3])
+    # The late one did not move the schedule: the next is seen as soon as usual.
+    following = late + 1
+    assert cloud.first_seen[following] - uploads[following].available <= 40.0
+    assert [t for t in run.polls if seen < t < cloud.first_seen[following]] == []
+
+
+def test_give_up_skips_slots_that_passed() -> None:
+    """A reply after a long pause that shows nothing new counts every slot missed."""
+    uploads = regular(20)
+    run = drive(Cloud(uploads[:10]), 990.0, 1000.0 + 9 * CADENCE)
+    policy = run.policy
+    assert policy.uploading
+    policy.observe_record(run.polls[-1] + 2 * HOUR, policy.last_upload_ts, asleep=False)
+    assert not policy.uploading
+    assert policy.expected_next_upload is None
+
+
+# --- Night, outage, morning ------------------------------------------------------------
+
+
+def test_night_few_polls_and_morning_upload_seen_quickly() -> None:
+    uploads = schedule(random.Random(21), days=2)
+    run = drive(Cloud(uploads), 0.0, 2 * DAY)
+    sleep_record = next(u for u in run.cloud.uploads if u.asleep and u.available > HOUR)
+    night = [
+        t
+        for t in run.polls
+        if sleep_record.available < t < DAY + SUNRISE - polling.MORNING_LEAD
+    ]
+    assert max_per_window(night, HOUR) <= 4
+    first_morning = next(
+        i for i, u in enumerate(run.cloud.uploads) if u.available > DAY + 4 * HOUR
+    )
+    upload = run.cloud.uploads[first_morning]
+    assert run.cloud.first_seen[first_morning] - upload.available <= 160.0
+
+
+def test_morning_without_hint_is_seen_within_the_quiet_interval() -> None:
+    uploads = schedule(random.Random(21), days=2)
+    run = drive(Cloud(uploads), 0.0, 2 * DAY, hint=False)
+    first_morning = next(
+        i for i, u in enumerate(run.cloud.uploads) if u.available > DAY + 4 * HOUR
+    )
+    upload = run.cloud.uploads[first_morning]
+    delay = run.cloud.first_seen.get(first_morning, math.inf) - upload.available
+    later = (
+        run.cloud.first_seen[first_morning + 3]
+        - run.cloud.uploads[first_morning + 3].available
+    )
+    assert delay <= polling.QUIET_INTERVAL or later <= 40.0
+
+
+def test_started_in_the_morning_uses_the_sunrise_of_today() -> None:
+    policy = UploadPolicy(rng=random.Random(1))
+    policy.set_daylight_hint(DAY + SUNRISE, True)
+    policy.observe_record(SUNRISE + 1800.0, SUNSET - DAY, asleep=True)
+    assert policy.next_poll(SUNRISE + 1800.0) == SUNRISE + 1800.0 + 150.0
+    assert policy.expected_next_upload is None
+    assert not policy.uploading
+    # Before the sunrise window, the first poll of the window comes early.
+    night = UploadPolicy(rng=random.Random(1))
+    night.set_daylight_hint(SUNRISE, False)
+    night.observe_record(SUNRISE - 1000.0, -40000.0, asleep=True)
+    assert night.next_poll(0.0) == SUNRISE - polling.MORNING_LEAD
+    # Unknown sunrise (polar night): just the quiet interval.
+    polar = UploadPolicy(rng=random.Random(1))
+    polar.set_daylight_hint(None, False)
+    polar.observe_record(1000.0, 0.0, asleep=True)
+    assert polar.next_poll(1000.0) == 1000.0 + polling.QUIET_INTERVAL
+
+
+def test_outage_slows_down_and_recovers() -> None:
+    uploads = [
+        u
+        for u in schedule(random.Random(31), sleeps=False, phase=50.0)
+        if not 10 * HOUR < u.available < 12 * HOUR
+    ]
+    run = drive(Cloud(uploads), 7 * HOUR, 16 * HOUR, hint=False)
+    outage = [t for t in run.polls if 10.5 * HOUR < t < 12 * HOUR]
+    assert max_per_window(outage, HOUR) <= 4
+    resumed = next(u.available for u in run.cloud.uploads if u.available > 12 * HOUR)
+    first_poll_after = next(t for t in run.polls if t > resumed)
+    assert first_poll_after - resumed <= polling.QUIET_INTERVAL
+    seen, missed = run.cloud.staleness(run.cloud.records(13 * HOUR, 16 * HOUR))
+    assert missed == 0
+    assert median(seen) <= 10.0
+
+
+# --- Errors ----------------------------------------------------------------------------
+
+
+def test_errors_back_off_exponentially_with_jitter_and_cap() -> None:
+    policy = UploadPolicy(rng=random.Random(4))
+    other = UploadPolicy(rng=random.Random(5))
+    policy.observe_record(0.0, -10.0, asleep=False)
+    delays = []
+    for count in range(1, 10):
+        policy.observe_error(1000.0)
+        other.observe_error(1000.0)
+        assert policy.consecutive_errors == count
+        delay = policy.next_poll(1000.0) - 1000.0
+        nominal = min(polling.ERROR_CAP, polling.ERROR_BASE * 2 ** (count - 1))
+        assert nominal * (1 - polling.ERROR_JITTER) <= delay <= nominal
+        delays.append(delay)
+    assert delays[-1] <= polling.ERROR_CAP
+    assert delays[1] > delays[0]
+    # Jittered: two inverters that failed together do not retry together.
+    assert other.next_poll(1000.0) != policy.next_poll(1000.0)
+    # Deterministic with the same seed.
+    again = UploadPolicy(rng=random.Random(4))
+    again.observe_error(1000.0)
+    assert again.next_poll(1000.0) - 1000.0 == delays[0]
+    # A success resets the backoff.
+    policy.observe_record(2000.0, 1990.0, asleep=False)
+    assert policy.consecutive_errors == 0
+    policy.observe_error(2100.0)
+    assert policy.next_poll(2100.0) - 2100.0 <= polling.ERROR_BASE
+
+
+def test_rate_limited_error_waits_at_least_a_minute() -> None:
+    policy = UploadPolicy(rng=random.Random(4))
+    policy.observe_error(0.0, rate_limited=True)
+    assert policy.next_poll(0.0) >= polling.RATE_LIMIT_MIN_DELAY * 0.8
+
+
+def test_errors_while_quiet_do_not_poll_more_often() -> None:
+    policy = UploadPolicy(rng=random.Random(4))
+    policy.observe_record(0.0, -10.0, asleep=True)
+    policy.observe_error(100.0)
+    assert policy.next_poll(100.0) == polling.QUIET_INTERVAL
+
+
+def test_error_before_any_reply() -> None:
+    policy = UploadPolicy(rng=random.Random(4))
+    policy.observe_error(0.0)
+    assert 0.0 < policy.next_poll(0.0) <= polling.ERROR_BASE
+
+
+# --- Priority, thrift, diagnostics ---------------------------------------------------
+
+
+def test_staleness_priority() -> None:
+    uploads = regular(30)
+    run = drive(Cloud(uploads), 990.0, 1000.0 + 20 * CADENCE)
+    policy = run.policy
+    last = run.polls[-1]
+    due = policy.next_poll(last)
+    assert policy.staleness_priority(last) < 0
+    assert policy.staleness_priority(due + 30.0) == pytest.approx(30.0, abs=1e-6)
+    # Quiet polls defer to the due ones of other inverters.
+    policy.observe_record(due, uploads[-1].upload_ts + 1, asleep=True)
+    assert policy.staleness_priority(due) < -polling.QUIET_INTERVAL
+
+
+def test_thrifty_saves_calls() -> None:
+    uploads = regular(60, jitter=4.0)
+    missing = uploads.pop(50)
+
+    def thrift(policy: UploadPolicy, now: float) -> None:
+        policy.set_thrifty(now > 1000.0 + 40 * CADENCE)
+
+    run = drive(Cloud(uploads), 990.0, 1000.0 + 60 * CADENCE, on_poll=thrift)
+    during = [
+        t for t in run.polls if missing.available - 10 < t < missing.available + 290
+    ]
+    assert len(during) == 1
+    _, missed = run.cloud.staleness(run.cloud.records(1000.0, 1000.0 + 60 * CADENCE))
+    assert missed == 0
+    # Asleep and thrifty: the morning is polled half as densely.
+    policy = UploadPolicy(rng=random.Random(1))
+    policy.set_thrifty(True)
+    policy.set_daylight_hint(DAY + SUNRISE, True)
+    policy.observe_record(SUNRISE + 60.0, -1000.0, asleep=True)
+    assert policy.next_poll(0.0) == SUNRISE + 60.0 + 2 * polling.MORNING_INTERVAL
+
+
+def test_diagnostics() -> None:
+    run = drive(Cloud(regular(20)), 990.0, 1000.0 + 15 * CADENCE)
+    diagnostics = run.policy.diagnostics()
+    assert diagnostics["offset"] == run.policy.offset
+    assert diagnostics["uploading"] is True
+    assert diagnostics["asleep"] is False
+    assert diagnostics["consecutive_errors"] == 0
+    assert diagnostics["last_upload_ts"] == run.policy.last_upload_ts
+    assert isinstance(diagnostics["offset_upper"], float)
+    fresh = UploadPolicy().diagnostics()
+    assert fresh["offset_upper"] is None
+
+
+# --- Simulated days ------------------------------------------------------------------
+
+
+def test_simulated_day_one_inverter() -> None:
+    """One sleeping inverter for two days: 300 s +- 5 s, 2 % of uploads missed."""
+    uploads = schedule(random.Random(2024), days=2, missed=0.02)
+    cloud = Cloud(uploads)
+    run = drive(cloud, 0.0, 2 * DAY)
+    first_day = [u for u in cloud.uploads if 0 < u.available < DAY]
+    wake, sleep = first_day[0].available, first_day[-1].available
+    records = cloud.records(0.0, 2 * DAY)
+    day_polls = [
+        t for t in run.polls if wake <= t <= sleep or wake + DAY <= t <= sleep + DAY
+    ]
+    seen, missed = cloud.staleness(records)
+    calls_per_record = len(day_polls) / len(records)
+    p95 = seen[int(0.95 * len(seen))]
+    night = [t for t in run.polls if sleep < t < DAY + SUNRISE - polling.MORNING_LEAD]
+    assert missed == 0
+    assert calls_per_record <= 1.10
+    assert median(seen) <= 10.0
+    assert p95 <= 40.0
+    assert max_per_window(night, HOUR) <= 4
+    # Measured: 1.09 calls per record, median 7.8 s, p95 15 s, night 4/h.
+
+
+def fleet(
+    count: int, *, days: int, sleeps: bool, seed: int
+) -> tuple[list[Cloud], list[float], TokenBudget]:
+    """Poll ``count`` inverters through one token's budget, as the coordinator does."""
+    rng = random.Random(seed)
+    clouds = [
+        Cloud(schedule(rng, days=days, missed=0.02, sleeps=sleeps))
+        for _ in range(count)
+    ]
+    policies = [UploadPolicy(rng=random.Random(seed + i)) for i in range(count)]
+    budget = TokenBudget()
+    ids = [f"inverter{i}" for i in range(count)]
+    for inverter_id in ids:
+        budget.add_inverter(inverter_id)
+    calls: list[float] = []
+    timers = [(0.0, i) for i in range(count)]
+    while timers:
+        now, i = heapq.heappop(timers)
+        if now >= days * DAY:
+            continue
+        policy = policies[i]
+        policy.set_thrifty(budget.under_pressure)
+        policy.set_daylight_hint(*daylight(now))
+        at = budget.reserve(
+            now, ids[i], policy.next_poll(now), policy.staleness_priority(now)
+        )
+        if at <= now:
+            budget.record_call(now, ids[i])
+            calls.append(now)
+            upload = clouds[i].poll(now)
+            assert upload is not None
+            policy.observe_record(now, upload.upload_ts, asleep=upload.asleep)
+            budget.on_success()
+            at = budget.reserve(
+                now, ids[i], policy.next_poll(now), policy.staleness_priority(now)
+            )
+        heapq.heappush(timers, (at, i))
+    return clouds, calls, budget
+
+
+def fleet_staleness(
+    clouds: list[Cloud], start: float, end: float
+) -> tuple[list[float], int]:
+    seen: list[float] = []
+    missed = 0
+    for cloud in clouds:
+        stale, lost = cloud.staleness(cloud.records(start, end))
+        seen += stale
+        missed += lost
+    return sorted(seen), missed
+
+
+def test_simulated_day_34_sleeping_inverters_share_a_token() -> None:
+    clouds, calls, _ = fleet(34, days=1, sleeps=True, seed=7)
+    seen, missed = fleet_staleness(clouds, 0.0, DAY)
+    assert max_per_window(calls, 60.0) <= 9
+    assert max_per_window(calls, DAY) <= 9999
+    assert median(seen) <= 30.0
+    assert missed <= 0.005 * len(seen)
+
+
+def test_simulated_days_34_inverters_at_the_daily_cap() -> None:
+    """34 inverters that upload day and night need 98 % of the daily allowance."""
+    clouds, calls, _ = fleet(34, days=2, sleeps=False, seed=3)
+    seen, missed = fleet_staleness(clouds, 0.0, 2 * DAY)
+    assert max_per_window(calls, 60.0) <= 9
+    assert max_per_window(calls, DAY) <= 9999
+    assert median(seen) <= 30.0
+    assert missed <= 0.02 * len(seen)
+
+
+def test_simulated_days_50_inverters_never_violate_the_limits() -> None:
+    clouds, calls, _ = fleet(50, days=2, sleeps=False, seed=5)
+    assert max_per_window(calls, 60.0) <= 9
+    assert max_per_window(calls, 63.0) <= 9
+    assert max_per_window(calls, DAY) <= 9999
+    assert len(calls) >= 2 * 9900
+    _, missed = fleet_staleness(clouds, 0.0, 2 * DAY)
+    # Physics: 50 inverters upload 14,400 records a day, fewer than 10,000 calls.
+    assert missed > 0
