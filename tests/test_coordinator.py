@@ -1,0 +1,175 @@
+"""Polling that follows the uploads and shares one call budget per token."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+import itertools
+from unittest.mock import AsyncMock
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
+
+from custom_components.sunvec.api import SunvecRateLimitError
+from custom_components.sunvec.const import CONF_WIFI_SN, DOMAIN
+from custom_components.sunvec.coordinator import DATA_BUDGETS
+from sunvec_simulator import DEMO_TOKEN, SunvecCloud
+
+from .conftest import EXAMPLE_NOW, example_record, simulated_entry
+from .test_data_quality import HYBRID, entity_id, record_states, run_until
+
+
+def sibling(entry: MockConfigEntry, wifi_sn: str) -> MockConfigEntry:
+    """Return another inverter's entry on the same account."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=wifi_sn,
+        unique_id=wifi_sn,
+        data={**entry.data, CONF_WIFI_SN: wifi_sn},
+    )
+
+
+async def test_polls_follow_the_uploads(
+    hass_at_plant: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    cloud: SunvecCloud,
+    cloud_url: str,
+) -> None:
+    """Over two daytime hours: about one call per new record, seen within seconds."""
+    hass = hass_at_plant
+    entry = simulated_entry(cloud_url, HYBRID)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    last_upload = entity_id(hass, HYBRID, "last_upload")
+    start = dt_util.utcnow()
+    seen = record_states(hass, [last_upload])
+    await run_until(hass, freezer, start + timedelta(hours=2), timedelta(seconds=1))
+    lags = [
+        (state.last_changed - dt_util.parse_datetime(state.state)).total_seconds()
+        for state in seen[last_upload]
+    ]
+
+    uploads = [u for u in cloud.inverter(HYBRID).uploads() if u.available_at > start]
+    calls = cloud.requests_served[DEMO_TOKEN] - 1
+    assert len(uploads) >= 20
+    assert calls <= 1.5 * len(uploads)
+    assert len(lags) >= len(uploads) - 1
+    assert sorted(lags)[len(lags) // 2] <= 15
+
+
+async def test_entries_of_one_token_share_a_budget(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    mock_get_realtime: AsyncMock,
+    mock_config_entry: MockConfigEntry,
+) -> None:
+    """Entries starting together are spread out, share one budget, and free it."""
+    freezer.move_to(EXAMPLE_NOW)
+    entries = [
+        mock_config_entry,
+        *(sibling(mock_config_entry, f"SUT{n}") for n in range(4)),
+    ]
+    calls: list[datetime] = []
+
+    async def record_call(*_: object) -> object:
+        calls.append(dt_util.utcnow())
+        return example_record()
+
+    mock_get_realtime.side_effect = record_call
+    for entry in entries:
+        entry.add_to_hass(hass)
+    setup = hass.async_create_task(async_setup_component(hass, DOMAIN, {}))
+    for _ in range(60):
+        freezer.tick(1)
+        async_fire_time_changed(hass)
+        for _ in range(20):
+            await asyncio.sleep(0)
+    assert await setup
+    await hass.async_block_till_done()
+    assert all(entry.state is ConfigEntryState.LOADED for entry in entries)
+    assert len(calls) == 5
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(calls)]
+    assert min(gaps) >= 6
+    budgets = hass.data[DATA_BUDGETS]
+    assert len(budgets) == 1
+    assert next(iter(budgets.values())).inverter_count == 5
+
+    assert await hass.config_entries.async_reload(entries[0].entry_id)
+    assert next(iter(budgets.values())).inverter_count == 5
+    for entry in entries:
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    assert budgets == {}
+
+
+async def test_manual_refresh_polls_within_the_budget(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    mock_get_realtime: AsyncMock,
+    mock_config_entry: MockConfigEntry,
+) -> None:
+    """The update_entity action polls at once, but not past the token's limit."""
+    freezer.move_to(EXAMPLE_NOW)
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    assert await async_setup_component(hass, "homeassistant", {})
+    await hass.async_block_till_done()
+    target = {"entity_id": "sensor.sunvec_h34a00016008_ac_power"}
+    for second in range(1, 30):
+        freezer.move_to(
+            dt_util.parse_datetime(EXAMPLE_NOW) + timedelta(seconds=7 * second)
+        )
+        await hass.services.async_call(
+            "homeassistant", "update_entity", target, blocking=True
+        )
+    # 29 requests over 203 s: the budget lets through at most 9 a minute.
+    assert 1 + 9 <= mock_get_realtime.await_count <= 1 + 9 * 4
+
+
+async def test_rate_limit_pauses_and_raises_a_repair_issue(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    mock_get_realtime: AsyncMock,
+    mock_config_entry: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Rate-limit replies pause the token longer each time; a repair issue if it persists."""
+    freezer.move_to(EXAMPLE_NOW)
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    mock_get_realtime.side_effect = SunvecRateLimitError(
+        "current minute > threshold", 104
+    )
+    calls_before = mock_get_realtime.await_count
+    caplog.clear()
+    await run_until(hass, freezer, dt_util.utcnow() + timedelta(minutes=30))
+    refused = mock_get_realtime.await_count - calls_before
+    assert 2 <= refused <= 4
+    issues = [i for i in issue_registry.issues.values() if i.domain == DOMAIN]
+    assert [issue.translation_key for issue in issues] == ["rate_limited"]
+    warnings = [
+        r
+        for r in caplog.records
+        if r.name.startswith("custom_components.sunvec")
+        and r.levelname in ("WARNING", "ERROR")
+    ]
+    assert len(warnings) == 1
+
+    mock_get_realtime.side_effect = None
+    await run_until(hass, freezer, dt_util.utcnow() + timedelta(hours=2))
+    assert not [
+        issue
+        for issue in issue_registry.issues.values()
+        if issue.translation_key == "rate_limited"
+    ]
