@@ -13,7 +13,7 @@ from statistics import median
 
 import pytest
 
-from custom_components.sunvec import polling
+from custom_components.sunvec import budget as budget_module, polling
 from custom_components.sunvec.budget import TokenBudget
 from custom_components.sunvec.polling import UploadPolicy
 
@@ -425,16 +425,12 @@ def test_night_few_polls_and_morning_upload_seen_quickly() -> None:
 def test_morning_without_hint_is_seen_within_the_quiet_interval() -> None:
     uploads = schedule(random.Random(21), days=2)
     run = drive(Cloud(uploads), 0.0, 2 * DAY, hint=False)
-    first_morning = next(
-        i for i, u in enumerate(run.cloud.uploads) if u.available > DAY + 4 * HOUR
-    )
-    upload = run.cloud.uploads[first_morning]
-    delay = run.cloud.first_seen.get(first_morning, math.inf) - upload.available
-    later = (
-        run.cloud.first_seen[first_morning + 3]
-        - run.cloud.uploads[first_morning + 3].available
-    )
-    assert delay <= polling.QUIET_INTERVAL or later <= 40.0
+    woke = next(u.available for u in run.cloud.uploads if u.available > DAY + 4 * HOUR)
+    first_poll_after = next(t for t in run.polls if t >= woke)
+    assert first_poll_after - woke <= polling.QUIET_INTERVAL
+    seen, missed = run.cloud.staleness(run.cloud.records(woke + HOUR, 2 * DAY))
+    assert missed == 0
+    assert median(seen) <= 10.0
 
 
 def test_started_in_the_morning_uses_the_sunrise_of_today() -> None:
@@ -655,7 +651,7 @@ def fleet_staleness(
 def test_simulated_day_34_sleeping_inverters_share_a_token() -> None:
     clouds, calls, _ = fleet(34, days=1, sleeps=True, seed=7)
     seen, missed = fleet_staleness(clouds, 0.0, DAY)
-    assert max_per_window(calls, 60.0) <= 9
+    assert max_per_window(calls, 60.0 + budget_module.MINUTE_MARGIN) <= 9
     assert max_per_window(calls, DAY) <= 9999
     assert median(seen) <= 30.0
     assert missed <= 0.005 * len(seen)
@@ -665,7 +661,7 @@ def test_simulated_days_34_inverters_at_the_daily_cap() -> None:
     """34 inverters that upload day and night need 98 % of the daily allowance."""
     clouds, calls, _ = fleet(34, days=2, sleeps=False, seed=3)
     seen, missed = fleet_staleness(clouds, 0.0, 2 * DAY)
-    assert max_per_window(calls, 60.0) <= 9
+    assert max_per_window(calls, 60.0 + budget_module.MINUTE_MARGIN) <= 9
     assert max_per_window(calls, DAY) <= 9999
     assert median(seen) <= 30.0
     assert missed <= 0.02 * len(seen)

@@ -5,20 +5,22 @@ reports: repeated violations lock the token out for an hour). Every inverter ask
 budget when it may make the call its policy wants; the budget plans all pending
 requests together so that:
 
-* no window of a minute (plus a margin for time in flight and calendar-minute
-  counting) and no rolling 24 hours ever holds more calls than allowed, whatever the
-  demand;
+* no window of a minute (widened by a margin for time in flight and calendar-minute
+  counting) holds more than ``per_minute - 1`` calls and no rolling 24 hours more
+  than ``per_day - 1`` (less a small margin), whatever the demand;
 * consecutive calls are at least ``60 / per_minute`` seconds apart, so inverters that
   start together are spread out;
 * when demand exceeds supply, the request whose data has been due the longest goes
   first, which keeps the inverters' staleness even;
-* the day's calls are paced: what the last 12 hours left of the daily allowance is
-  spread over the next 12 hours. A fleet that sleeps at night has used little in the
-  last 12 hours each morning and is not slowed in the day; a fleet that would exceed
-  the daily allowance is slowed to an even rate instead of running dry.
+* the day's calls are paced: what the daily cap leaves, plus the calls that leave
+  the rolling day meanwhile, is spread evenly over the next 12 hours (and never
+  spent before older calls leave). A fleet that sleeps at night starts each day with
+  plenty and is not slowed; a fleet that needs about the daily cap runs at an even
+  rate instead of running dry for hours.
 
 The plan is recomputed on every request: planned times are hints, and the caller asks
-again when one comes (see ``reserve``). Pure module: no I/O, no clock.
+again when one comes (see ``reserve``). When calls come late on average the budget is
+``under_pressure`` and the policies should save calls. Pure module: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -316,7 +318,8 @@ class TokenBudget:
             if index < recorded
             else planned[first_planned + index - recorded]
         )
-        return max(t, leaving + span)
+        # Just after it leaves (a hair later, so that float rounding cannot keep it).
+        return max(t, leaving + span + 1e-6)
 
     def _pace_cap(self, t: float) -> int:
         """Return the calls allowed per pacing window at ``t``.

@@ -473,9 +473,9 @@ class UploadPolicy:
         """Save calls while the token's budget runs short (see TokenBudget).
 
         A thrifty policy aims a little later, gives up a slot after one poll
-        instead of retrying, probes only to learn the offset
-        (not to check it), and polls half as densely around sunrise. It may then
-        miss an unusually late record.
+        instead of retrying, probes only to learn the offset (not to check it),
+        and polls half as densely around sunrise. It may then miss an unusually
+        late record.
 
         Args:
             thrifty: Whether to save calls (e.g. ``TokenBudget.under_pressure``).
