@@ -140,14 +140,15 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
     async def _async_update_data(self) -> SunvecData:
         """Poll if the budget allows it now; plan the next poll in any case."""
         now = dt_util.utcnow().timestamp()
-        wanted = now if self._wanted is None else min(self._wanted, now)
-        granted = self.budget.reserve(
-            now, self.wifi_sn, wanted, self.policy.staleness_priority(now)
-        )
+        granted = self._reserve(now)
         if granted > now + POLL_TOLERANCE and self.data is not None:
-            LOGGER.debug("%s: call budget used up, next call at %s", self.name, granted)
+            # A manual refresh beyond the token's budget: nothing is fetched and
+            # nothing changes, neither the data nor a failure state.
+            LOGGER.debug("%s: call budget used up until %s", self.name, granted)
             self._schedule_poll(granted)
-            return self.data
+            if self.last_update_success or self.last_exception is None:
+                return self.data
+            raise self.last_exception
         self.budget.record_call(now, self.wifi_sn)
         try:
             data = await self._async_fetch()
@@ -159,6 +160,13 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
             raise
         self._plan_next_poll()
         return data
+
+    def _reserve(self, now: float) -> float:
+        """Ask the budget when the call the policy wants may be made."""
+        wanted = now if self._wanted is None else min(self._wanted, now)
+        return self.budget.reserve(
+            now, self.wifi_sn, wanted, self.policy.staleness_priority(now)
+        )
 
     async def _async_fetch(self) -> SunvecData:
         """Fetch the latest record; map every client error in this one place."""
@@ -259,7 +267,12 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
 
     @callback
     def _handle_poll_timer(self, _now: datetime) -> None:
+        """Poll when the budget still agrees; its plan may have moved since."""
         self._unsub_poll = None
+        now = dt_util.utcnow().timestamp()
+        if (granted := self._reserve(now)) > now + POLL_TOLERANCE:
+            self._schedule_poll(granted)
+            return
         self.config_entry.async_create_background_task(
             self.hass, self.async_refresh(), name=f"{self.name} poll"
         )

@@ -133,9 +133,12 @@ QUIET_DEFERENCE = 60.0
 
 # --- Errors -----------------------------------------------------------------------
 # Exponential backoff after failed calls: base, cap, and the fraction of random
-# shortening so that inverters that failed together do not retry together.
+# shortening so that inverters that failed together do not retry together. The cap
+# is one upload period: when the cloud comes back, its first new record is seen,
+# and a long outage costs at most one call per record (the token's budget still
+# limits the sum).
 ERROR_BASE = 30.0
-ERROR_CAP = 900.0
+ERROR_CAP = DEFAULT_CADENCE
 ERROR_JITTER = 0.2
 # A rate-limit reply waits at least the rest of the cloud's counting minute.
 RATE_LIMIT_MIN_DELAY = 60.0
