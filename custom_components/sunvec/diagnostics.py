@@ -8,6 +8,7 @@ from typing import Any
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_TOKEN
 from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
 
 from .const import CONF_WIFI_SN
 from .coordinator import SunvecConfigEntry
@@ -29,6 +30,10 @@ async def async_get_config_entry_diagnostics(
             "minor_version": entry.minor_version,
         },
         "last_update_success": coordinator.last_update_success,
+        "polling": coordinator.policy.diagnostics(),
+        "budget": coordinator.budget.usage(dt_util.utcnow().timestamp())
+        | {"inverters": coordinator.budget.inverter_count},
+        "clock_offset_s": coordinator.clock.offset.total_seconds(),
         "last_reply": None
         if data is None
         else {
