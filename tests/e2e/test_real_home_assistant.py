@@ -1,0 +1,91 @@
+"""A real Home Assistant process, set up over its own APIs, against the simulator.
+
+What a user does, through the REST and websocket calls the frontend makes: onboard,
+add the inverter, see its sensors, point the energy dashboard at them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+
+from devtools.home_assistant import HomeAssistantClient
+from devtools.sunvec_demo import (
+    BATTERY_CHARGE,
+    BATTERY_DISCHARGE,
+    DEMO_OWNER,
+    DOMAIN,
+    GRID_EXPORT,
+    GRID_IMPORT,
+    SOLAR,
+    add_inverter,
+    energy_preferences,
+    inverter_entities,
+    set_up_demo,
+    wait_for_numbers,
+)
+
+STEP_TIMEOUT = 20
+ENERGY_SENSORS = (GRID_IMPORT, GRID_EXPORT, SOLAR, BATTERY_CHARGE, BATTERY_DISCHARGE)
+
+
+@pytest.mark.e2e
+async def test_add_the_inverter_and_feed_the_energy_dashboard(
+    simulator_address: str, home_assistant_url: str
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        client = HomeAssistantClient(session, home_assistant_url)
+        async with asyncio.timeout(STEP_TIMEOUT):
+            await client.wait_until_up()
+            assert await client.onboard(
+                DEMO_OWNER.name, DEMO_OWNER.username, DEMO_OWNER.password
+            )
+            await client.login(DEMO_OWNER.username, DEMO_OWNER.password)
+            await client.wait_until_running()
+
+        async with asyncio.timeout(STEP_TIMEOUT):
+            result = await add_inverter(client, simulator_address)
+            assert result["type"] == "create_entry"
+            assert result["result"]["domain"] == DOMAIN
+            assert result["result"]["state"] == "loaded"
+
+            entities = await inverter_entities(client)
+            energy_sensors = [entities[key] for key in ENERGY_SENSORS]
+            readings = await wait_for_numbers(client, energy_sensors)
+            assert all(reading >= 0 for reading in readings.values()), readings
+
+            preferences = energy_preferences(entities)
+            assert [source["type"] for source in preferences["energy_sources"]] == [
+                "grid",
+                "solar",
+                "battery",
+            ]
+            await client.websocket_command("energy/save_prefs", **preferences)
+            validation = await client.websocket_command("energy/validate")
+
+        assert len(validation["energy_sources"]) == 3
+        assert validation["device_consumption"] == []
+        issues = {
+            (issue["type"], entity_id)
+            for source_issues in validation["energy_sources"]
+            for issue in source_issues
+            for entity_id, _ in issue["affected_entities"]
+        }
+        # The recorder compiles the first statistics at the next five-minute mark,
+        # up to five minutes away; until then the energy dashboard reports them
+        # "not defined" and still checks everything else about each sensor: that it
+        # is recorded, available, numeric, not negative, an energy total in kWh.
+        not_compiled_yet = {
+            ("statistics_not_defined", sensor) for sensor in energy_sensors
+        }
+        assert issues <= not_compiled_yet
+
+        # What scripts/develop does when run again: nothing left to do.
+        async with asyncio.timeout(STEP_TIMEOUT):
+            assert await set_up_demo(client, simulator_address) == []
+            entries = await client.config_entries(DOMAIN)
+        assert [entry["entry_id"] for entry in entries] == [
+            result["result"]["entry_id"]
+        ]
