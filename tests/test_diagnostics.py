@@ -32,9 +32,7 @@ async def test_diagnostics_are_redacted(
     diagnostics = await get_diagnostics_for_config_entry(
         hass, hass_client, mock_config_entry
     )
-    assert diagnostics == snapshot(
-        exclude=props("received_at", "polling", "budget")
-    )
+    assert diagnostics == snapshot(exclude=props("received_at", "polling", "budget"))
     assert diagnostics["polling"]["cadence"] == 300
     assert diagnostics["budget"]["inverters"] == 1
     text = json.dumps(diagnostics)
