@@ -57,6 +57,19 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) -
         time.sleep(0.1)
 
 
+def _child_environment() -> dict[str, str]:
+    """Return our environment without pytest-cov's variables.
+
+    With them the child writes statement-only coverage data, which cannot be
+    combined with the tests' branch data.
+    """
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("COV_CORE_")
+    }
+
+
 def start_simulator(
     port: int,
     *,
@@ -79,7 +92,12 @@ def start_simulator(
     if seed is not None:
         command += ["--seed", str(seed)]
     return subprocess.Popen(  # noqa: S603 (our own command line)
-        command, cwd=REPO, stdout=output, stderr=output, start_new_session=True
+        command,
+        cwd=REPO,
+        env=_child_environment(),
+        stdout=output,
+        stderr=output,
+        start_new_session=True,
     )
 
 
@@ -120,6 +138,7 @@ def start_home_assistant(
         ],
         # Not the repository, so that the integration is found through the link.
         cwd=config_dir,
+        env=_child_environment(),
         stdout=output,
         stderr=output,
         start_new_session=True,
