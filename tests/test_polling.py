@@ -676,3 +676,12 @@ def test_simulated_days_50_inverters_never_violate_the_limits() -> None:
     _, missed = fleet_staleness(clouds, 0.0, 2 * DAY)
     # Physics: 50 inverters upload 14,400 records a day, fewer than 10,000 calls.
     assert missed > 0
+
+
+def test_sleeping_inverter_polls_hourly_until_sunrise() -> None:
+    night = UploadPolicy(rng=random.Random(1))
+    night.set_daylight_hint(SUNRISE, False)
+    night.observe_record(SUNRISE - 10000.0, -40000.0, asleep=True)
+    assert night.next_poll(SUNRISE - 10000.0) == SUNRISE - 10000.0 + 3600.0
+    night.observe_record(SUNRISE - 1000.0, -40000.0, asleep=True)
+    assert night.next_poll(SUNRISE - 1000.0) == SUNRISE

@@ -123,9 +123,12 @@ VERIFY_RECORDS = 3
 # --- Quiet (sleep, outage) --------------------------------------------------------
 # Poll interval while asleep or not uploading: at most 4 calls an hour.
 QUIET_INTERVAL = 900.0
+# While the inverter sleeps and the sun is down its record cannot change (the cloud
+# returns the evening's last one): one poll an hour only notices a surprise wake-up.
+SLEEP_NIGHT_INTERVAL = 3600.0
 # Around sunrise poll densely so the first upload of the day is seen within minutes:
 # from MORNING_LEAD before sunrise until uploads resume, for at most MORNING_SPAN.
-MORNING_LEAD = 600.0
+MORNING_LEAD = 0.0
 MORNING_SPAN = 3 * 3600.0
 MORNING_INTERVAL = 150.0
 # Quiet polls defer to due ones of other inverters by this much (budget priority).
@@ -770,7 +773,11 @@ class UploadPolicy:
         """Return the next poll while asleep or not uploading."""
         assert self._last_poll is not None
         last = self._last_poll
-        planned = last + QUIET_INTERVAL
+        # Only with a sunrise to wake up for: without the hint, night is a guess.
+        sleeping_night = (
+            self._asleep and self._next_sunrise is not None and not self._is_daylight
+        )
+        planned = last + (SLEEP_NIGHT_INTERVAL if sleeping_night else QUIET_INTERVAL)
         for sunrise in self._sunrises():
             start, end = sunrise - MORNING_LEAD, sunrise + MORNING_SPAN
             if last < start:
