@@ -44,11 +44,10 @@ from benchmarks.harness import (
     add_common_arguments,
     format_table,
     integration_running,
-    local_midnight,
     locate_at_plant,
-    option,
     rounded,
     run_benchmark,
+    scenario_window,
     sensor_entity_id,
     wall_clock,
     write_result,
@@ -139,12 +138,7 @@ async def test_energy(
 ) -> None:
     """Simulate a day of a hybrid and a grid-tied inverter; write the energies."""
     started = wall_clock()
-    day = datetime.fromisoformat(option("day", DEFAULT_DAY.isoformat())).date()
-    hours = float(option("hours", "24"))
-    warmup = float(option("warmup_hours", "1"))
-    seed = int(option("seed", "1"))
-    window_start = local_midnight(day)
-    window_end = window_start + timedelta(hours=hours)
+    hours, warmup, seed, window_start, window_end = scenario_window(DEFAULT_DAY)
     missed_at = window_start + timedelta(hours=min(12.0, hours / 2))
 
     freezer.move_to(window_start - timedelta(hours=warmup))

@@ -83,12 +83,12 @@ from benchmarks.harness import (
     add_common_arguments,
     format_table,
     integration_running,
-    local_midnight,
     locate_at_plant,
     option,
     percentile,
     rounded,
     run_benchmark,
+    scenario_window,
     wall_clock,
     write_result,
 )
@@ -348,12 +348,7 @@ async def test_polling(
 ) -> None:
     """Simulate the day of a fleet polled by one policy; write its numbers."""
     started = wall_clock()
-    day = datetime.fromisoformat(option("day", DEFAULT_DAY.isoformat())).date()
-    hours = float(option("hours", "24"))
-    warmup = float(option("warmup_hours", "1"))
-    seed = int(option("seed", "1"))
-    window_start = local_midnight(day)
-    window_end = window_start + timedelta(hours=hours)
+    hours, warmup, seed, window_start, window_end = scenario_window(DEFAULT_DAY)
 
     freezer.move_to(window_start - timedelta(hours=warmup))
     # Home Assistant's retry delays and the policy's backoff draw from ``random``.

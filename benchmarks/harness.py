@@ -91,6 +91,22 @@ def option(name: str, default: str) -> str:
 # --- Calls ----------------------------------------------------------------------------
 
 
+def scenario_window(
+    default_day: date,
+) -> tuple[float, float, int, datetime, datetime]:
+    """Return the run's options: hours, warm-up hours, seed, and the window.
+
+    The window is the measured span: from the plant's midnight of the day for the
+    given hours. The warm-up runs before it.
+    """
+    day = datetime.fromisoformat(option("day", default_day.isoformat())).date()
+    hours = float(option("hours", "24"))
+    warmup = float(option("warmup_hours", "1"))
+    seed = int(option("seed", "1"))
+    window_start = local_midnight(day)
+    return hours, warmup, seed, window_start, window_start + timedelta(hours=hours)
+
+
 @dataclass(slots=True)
 class Call:
     """One request of the integration to the cloud."""
