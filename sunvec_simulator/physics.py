@@ -313,6 +313,20 @@ class Plant:
         offset = datetime.fromtimestamp(when, self.config.timezone).utcoffset()
         return int(offset.total_seconds()) if offset is not None else 0
 
+    def _save_totals(
+        self, soc_wh: float, totals: tuple[float, float, float, float, float, float]
+    ) -> None:
+        """Store the state of charge and the running energy totals (Wh)."""
+        self._soc_wh = soc_wh
+        (
+            self._pv,
+            self._ac,
+            self._charge,
+            self._discharge,
+            self._export,
+            self._import,
+        ) = totals
+
     def _cross_boundary(self, when: int) -> None:
         """Open a new local day (sun's path, yield reset) or apply a DST change at ``when``."""
         tz = self.config.timezone
@@ -460,14 +474,10 @@ class Plant:
         )
         while t <= target:
             if t >= boundary:
-                self._soc_wh = soc_wh
-                self._pv, self._ac, self._charge, self._discharge = (
-                    cum_pv,
-                    cum_ac,
-                    cum_charge,
-                    cum_discharge,
+                self._save_totals(
+                    soc_wh,
+                    (cum_pv, cum_ac, cum_charge, cum_discharge, cum_export, cum_import),
                 )
-                self._export, self._import = cum_export, cum_import
                 self._cross_boundary(t)
                 boundary, offset = self._boundary, self._offset
                 noon, sin_product, cos_product = (
@@ -571,11 +581,6 @@ class Plant:
             step_import,
         )
         self._t = t
-        self._soc_wh = soc_wh
-        self._pv, self._ac, self._charge, self._discharge = (
-            cum_pv,
-            cum_ac,
-            cum_charge,
-            cum_discharge,
+        self._save_totals(
+            soc_wh, (cum_pv, cum_ac, cum_charge, cum_discharge, cum_export, cum_import)
         )
-        self._export, self._import = cum_export, cum_import
