@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 import hashlib
 
 from homeassistant.config_entries import ConfigEntry
@@ -20,7 +20,7 @@ from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import issue_registry as ir, sun
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
-from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.event import async_call_later, async_track_point_in_utc_time
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
@@ -38,7 +38,7 @@ from .budget import TokenBudget
 from .const import CONF_API_ADDRESS, CONF_WIFI_SN, DOMAIN, LOGGER
 from .models import InverterStatus, RealtimeData
 from .polling import UploadPolicy
-from .quality import UploadClock, is_stale
+from .quality import UploadClock, is_stale, stale_after
 
 type SunvecConfigEntry = ConfigEntry[SunvecCoordinator]
 
@@ -96,6 +96,7 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
         self.budget.add_inverter(self.wifi_sn)
         self._wanted: float | None = None
         self._unsub_poll: CALLBACK_TYPE | None = None
+        self._unsub_time_check: CALLBACK_TYPE | None = None
         self._unknown_status_codes_logged: set[str] = set()
 
     @property
@@ -128,6 +129,9 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
         """Stop polling and leave the call budget; free it with its last inverter."""
         await super().async_shutdown()
         self._cancel_poll()
+        if self._unsub_time_check is not None:
+            self._unsub_time_check()
+            self._unsub_time_check = None
         self.budget.remove_inverter(self.wifi_sn)
         if self.budget.inverter_count == 0:
             self.hass.data[DATA_BUDGETS].pop(self._budget_key, None)
@@ -199,7 +203,34 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
             now.timestamp(), _policy_timestamp(record), asleep=data.asleep
         )
         self._update_not_uploading_issue(data, now)
+        self._schedule_time_check(data, now)
         return data
+
+    def _schedule_time_check(self, data: SunvecData, now: datetime) -> None:
+        """Wake the entities when time alone changes what they show.
+
+        Between polls (an hour apart while the inverter sleeps) the last upload
+        turns stale, and the plant's midnight resets yield today.
+        """
+        if self._unsub_time_check is not None:
+            self._unsub_time_check()
+        plant_now = self.clock.plant_wall(now)
+        next_midnight = datetime.combine(plant_now.date() + timedelta(days=1), time())
+        when = now + (next_midnight - plant_now)
+        if data.upload_time is not None:
+            turns_stale = data.upload_time + stale_after(self.cadence)
+            if now < turns_stale < when:
+                when = turns_stale
+        self._unsub_time_check = async_track_point_in_utc_time(
+            self.hass, self._handle_time_check, when + timedelta(seconds=1)
+        )
+
+    @callback
+    def _handle_time_check(self, now: datetime) -> None:
+        self._unsub_time_check = None
+        self.async_update_listeners()
+        if self.data is not None:
+            self._schedule_time_check(self.data, now)
 
     def _rate_limited(self) -> UpdateFailed:
         """Pause the whole token, raise a repair issue if it persists."""
