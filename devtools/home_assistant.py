@@ -161,6 +161,10 @@ class HomeAssistantClient:
         states: list[dict[str, Any]] = await self.get("/api/states")
         return states
 
+    async def call_service(self, domain: str, service: str, **data: Any) -> Any:
+        """Call an action through the REST API and wait for it."""
+        return await self._post_json(f"/api/services/{domain}/{service}", data)
+
     async def get(self, path: str) -> Any:
         """GET a path of the REST API and return its JSON."""
         async with self._session.get(

@@ -7,6 +7,7 @@ child also stops anything it started.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import contextlib
 import os
 from pathlib import Path
@@ -101,12 +102,18 @@ def start_simulator(
     )
 
 
-def prepare_config(config_dir: Path, *, server_port: int | None = None) -> None:
+def prepare_config(
+    config_dir: Path,
+    *,
+    server_port: int | None = None,
+    extra_components: Mapping[str, Path] | None = None,
+) -> None:
     """Make ``config_dir`` a Home Assistant configuration that finds the integration.
 
     Copies ``config/configuration.yaml`` unless ``config_dir`` is ``config/``
     itself, links ``custom_components`` to the repository's, and sets the HTTP
-    port when ``server_port`` is given.
+    port when ``server_port`` is given. ``extra_components`` (name → folder) are
+    linked beside the integration and set up from the configuration (tests only).
     """
     config_dir.mkdir(parents=True, exist_ok=True)
     configuration = config_dir / "configuration.yaml"
@@ -117,10 +124,17 @@ def prepare_config(config_dir: Path, *, server_port: int | None = None) -> None:
             if default not in text:
                 raise ValueError(f"{CONFIG_TEMPLATE} does not set {default.strip()}")
             text = text.replace(default, f"server_port: {server_port}\n")
+        text += "".join(f"\n{name}:\n" for name in extra_components or {})
         configuration.write_text(text)
     link = config_dir / "custom_components"
-    if not link.is_symlink():
-        link.symlink_to(REPO / "custom_components", target_is_directory=True)
+    if not extra_components:
+        if not link.is_symlink():
+            link.symlink_to(REPO / "custom_components", target_is_directory=True)
+        return
+    link.mkdir(exist_ok=True)
+    sources = {"sunvec": REPO / "custom_components" / "sunvec", **extra_components}
+    for name, source in sources.items():
+        (link / name).symlink_to(source, target_is_directory=True)
 
 
 def start_home_assistant(

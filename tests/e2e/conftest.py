@@ -64,7 +64,11 @@ def home_assistant_url(socket_enabled: None, work_dir: Path) -> Iterator[str]:
     """
     port = free_port()
     config_dir = work_dir / "config"
-    prepare_config(config_dir, server_port=port)
+    prepare_config(
+        config_dir,
+        server_port=port,
+        extra_components={"statistics_now": Path(__file__).parent / "statistics_now"},
+    )
     console = work_dir / "hass.out"
     with console.open("wb") as output:
         process = start_home_assistant(config_dir, output=output)
