@@ -73,6 +73,21 @@ def mock_config_entry() -> MockConfigEntry:
 
 
 @pytest.fixture
+async def init_integration(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    mock_get_realtime: AsyncMock,
+    mock_config_entry: MockConfigEntry,
+) -> MockConfigEntry:
+    """The mocked inverter set up, two minutes after the example's upload."""
+    freezer.move_to(EXAMPLE_NOW)
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    return mock_config_entry
+
+
+@pytest.fixture
 def mock_setup_entry() -> Generator[AsyncMock]:
     """Keep the config flow tests from setting up the entry they create."""
     with patch(

@@ -111,16 +111,13 @@ async def test_entries_of_one_token_share_a_budget(
     assert budgets == {}
 
 
+@pytest.mark.usefixtures("init_integration")
 async def test_manual_refresh_polls_within_the_budget(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     mock_get_realtime: AsyncMock,
-    mock_config_entry: MockConfigEntry,
 ) -> None:
     """The update_entity action polls at once, but not past the token's limit."""
-    freezer.move_to(EXAMPLE_NOW)
-    mock_config_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     assert await async_setup_component(hass, "homeassistant", {})
     await hass.async_block_till_done()
     target = {"entity_id": "sensor.sunvec_h34a00016008_ac_power"}
@@ -135,19 +132,15 @@ async def test_manual_refresh_polls_within_the_budget(
     assert 1 + 9 <= mock_get_realtime.await_count <= 1 + 9 * 4
 
 
+@pytest.mark.usefixtures("init_integration")
 async def test_rate_limit_pauses_and_raises_a_repair_issue(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     mock_get_realtime: AsyncMock,
-    mock_config_entry: MockConfigEntry,
     issue_registry: ir.IssueRegistry,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Rate-limit replies pause the token longer each time; a repair issue if it persists."""
-    freezer.move_to(EXAMPLE_NOW)
-    mock_config_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
     mock_get_realtime.side_effect = SunvecRateLimitError(
         "current minute > threshold", 104
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from unittest.mock import AsyncMock
 
-from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.core import HomeAssistant
 import pytest
@@ -17,20 +16,14 @@ from custom_components.sunvec.api import (
 )
 from custom_components.sunvec.const import DOMAIN
 
-from .conftest import EXAMPLE_NOW
-
 
 async def test_setup_and_unload(
     hass: HomeAssistant,
-    freezer: FrozenDateTimeFactory,
     mock_get_realtime: AsyncMock,
-    mock_config_entry: MockConfigEntry,
+    init_integration: MockConfigEntry,
 ) -> None:
     """An entry sets up with one cloud call and unloads cleanly."""
-    freezer.move_to(EXAMPLE_NOW)
-    mock_config_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
+    mock_config_entry = init_integration
     assert mock_config_entry.state is ConfigEntryState.LOADED
     assert mock_get_realtime.await_count == 1
     assert hass.states.get("sensor.sunvec_h34a00016008_ac_power").state == "152.0"
