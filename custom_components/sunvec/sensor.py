@@ -360,17 +360,20 @@ class SunvecSensorEntity(SunvecEntity, RestoreSensor):
     def _update_value(self) -> None:
         data = self.coordinator.data
         kind = self.entity_description.kind
-        value = self.entity_description.value_fn(data)
+        reported = self.entity_description.value_fn(data)
+        value = reported
         if kind is ValueKind.LIFETIME:
             value = self._lifetime.update(
-                _as_float(value), data.upload_time or data.received_at
+                _as_float(reported), data.upload_time or data.received_at
             )
-            self._log_guard(self._lifetime.status, value)
+            self._log_guard(self._lifetime.status, reported, value)
         elif kind is ValueKind.DAY_TOTAL:
             if data.record.upload_time is not None:
-                self._day_total.update(_as_float(value), data.record.upload_time)
-                self._log_guard(self._day_total.status, value)
-            value = self._day_total_value()
+                kept = self._day_total.update(
+                    _as_float(reported), data.record.upload_time
+                )
+                self._log_guard(self._day_total.status, reported, kept)
+            value = self._day_total.value_for(self.coordinator.plant_today())
         elif (
             kind is ValueKind.PRODUCTION
             and data.asleep
@@ -379,11 +382,11 @@ class SunvecSensorEntity(SunvecEntity, RestoreSensor):
             value = 0
         self._attr_native_value = value
 
-    def _day_total_value(self) -> float | None:
-        return self._day_total.value_for(self.coordinator.plant_today())
-
     def _log_guard(
-        self, status: GuardStatus | None, shown: StateType | datetime
+        self,
+        status: GuardStatus | None,
+        reported: StateType | datetime,
+        shown: StateType | datetime,
     ) -> None:
         """Log once at debug when a guard starts holding back a reported value."""
         if status is self._last_guard_status:
@@ -393,7 +396,7 @@ class SunvecSensorEntity(SunvecEntity, RestoreSensor):
             LOGGER.debug(
                 "%s: the cloud reported %s (%s); showing %s",
                 self.entity_id,
-                self.entity_description.value_fn(self.coordinator.data),
+                reported,
                 status,
                 shown,
             )
