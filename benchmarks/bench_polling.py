@@ -147,7 +147,10 @@ class FixedIntervalPolicy:
         return now if self._last_poll is None else self._last_poll + self.interval
 
     def set_daylight_hint(
-        self, next_sunrise_ts: float | None, is_daylight: bool
+        self,
+        next_sunrise_ts: float | None,
+        is_daylight: bool,
+        next_sunset_ts: float | None = None,
     ) -> None:
         """Ignore the sun."""
 

@@ -19,6 +19,7 @@ from pytest_homeassistant_custom_component.common import (
     mock_restore_cache_with_extra_data,
 )
 
+from custom_components.sunvec import polling
 from custom_components.sunvec.const import DOMAIN
 from sunvec_simulator import Fault, SunvecCloud
 
@@ -315,8 +316,13 @@ async def test_not_uploading_in_daylight_raises_a_repair_issue(
     assert issue is not None
     assert issue.translation_key == "not_uploading"
 
+    # Not uploading: polled every quiet interval, so the next poll sees the upload.
     cloud.clear_faults()
-    await run_until(hass, freezer, dt_util.utcnow() + timedelta(minutes=10))
+    await run_until(
+        hass,
+        freezer,
+        dt_util.utcnow() + timedelta(seconds=polling.QUIET_INTERVAL + 60),
+    )
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
     assert (
         hass.states.get(entity_id(hass, HYBRID, "ac_power")).state != STATE_UNAVAILABLE

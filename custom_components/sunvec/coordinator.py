@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 import hashlib
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import CONF_TOKEN, SUN_EVENT_SUNRISE
+from homeassistant.const import CONF_TOKEN, SUN_EVENT_SUNRISE, SUN_EVENT_SUNSET
 from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import issue_registry as ir, sun
@@ -272,7 +272,10 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
         """Ask the policy when the next record is due and the budget when we may ask."""
         now = dt_util.utcnow().timestamp()
         sunrise = sun.get_astral_event_next(self.hass, SUN_EVENT_SUNRISE)
-        self.policy.set_daylight_hint(sunrise.timestamp(), sun.is_up(self.hass))
+        sunset = sun.get_astral_event_next(self.hass, SUN_EVENT_SUNSET)
+        self.policy.set_daylight_hint(
+            sunrise.timestamp(), sun.is_up(self.hass), sunset.timestamp()
+        )
         self.policy.set_thrifty(self.budget.under_pressure)
         wanted = max(self.policy.next_poll(now), self.budget.paused_until)
         self._wanted = wanted

@@ -13,7 +13,11 @@ each call just after the next record should have become available:
   not there at the previous poll and it is there now. Occasional probes a little
   earlier than the safe time keep the bracket tight;
 * whether the inverter sleeps or stopped uploading, to slow down to a few calls an
-  hour (denser around sunrise when the caller gives a hint).
+  hour, or to none at all while it sleeps through a night the caller told us about;
+  from sunrise on it polls once per slot of the schedule the inverter had the day
+  before, so the first record of the day is seen seconds after it lands;
+* whether a record missing at its slot tends to come late or not at all, to retry
+  only where retries find something.
 
 Terms used below: the *upload clock* is the clock of the ``upload_ts`` the caller
 passes; *our clock* is the one of ``now``. ``offset`` is the time on our clock at
@@ -73,6 +77,12 @@ SAFETY_MARGIN = 1.0
 THRIFTY_MARGIN = 2.0
 
 # --- Offset -----------------------------------------------------------------------
+# What the offset is assumed to be until the records bracket it within OFFSET_WIDE:
+# the record appears when its uploadTime says (the zone read right; zone errors are
+# whole quarter hours, a multiple of the nominal cadence, so even then the slots of
+# the morning search line up).
+OFFSET_PRIOR = 0.0
+OFFSET_WIDE = 60.0
 # Records whose offset brackets are remembered (12 hours at the nominal cadence): a
 # bracket expires so that a slowly drifting clock is followed.
 OFFSET_WINDOW = 144
@@ -88,16 +98,23 @@ OFFSET_NOISE = 5.0
 # A bracket this far outside the others is a jump (zone change, clock step): learn
 # again from the newest record.
 OFFSET_JUMP = 30.0
-# While learning, a probe tests the middle of the bracket at each slot, at most this
-# many times: when budget delays keep the bracket wider than OFFSET_TIGHT, what it
-# has is good enough.
+# While learning, a probe at each slot tests an offset below the upper bound: first
+# PROBE_STEP below it, twice as far after each probe that found the record (a probe
+# that finds it costs nothing: it is the call for that record), and the middle of
+# the bracket once one found nothing. At most MAX_LEARNING_PROBES times, or until
+# MAX_LEARNING_MISSES found nothing (each such probe costs a call): when the jitter
+# or budget delays keep the bracket wider than OFFSET_TIGHT, what it has is good
+# enough.
 MAX_LEARNING_PROBES = 10
+MAX_LEARNING_MISSES = 2
 # Once learnt, a probe a little (PROBE_STEP, in seconds) before the aim checks now and
 # then whether records come earlier. A probe that finds nothing costs a call, so they
-# are rare (every PROBE_EVERY_MAX records) unless they keep finding earlier records
-# (then down to every PROBE_EVERY_MIN records, searching deeper and deeper).
+# are rare: the first PROBE_EVERY_START records (half a day) after learning, then every
+# PROBE_EVERY_MAX records unless they keep finding earlier records (then down to
+# every PROBE_EVERY_MIN records, searching deeper and deeper).
 PROBE_STEP = 2.0
 PROBE_EVERY_MIN = 12
+PROBE_EVERY_START = 144
 PROBE_EVERY_MAX = 288
 
 # --- Retries ----------------------------------------------------------------------
@@ -115,22 +132,36 @@ MIN_POLL_GAP = 5.0
 TIME_TOLERANCE = 0.5
 # Slots given up in a row before the inverter counts as not uploading (outage).
 DORMANT_SLOTS = 3
+# Whether to retry a record missing at its aim is learnt: the outcomes of the last
+# RETRY_HISTORY slots that were retried (uploaded more than LATE_BEYOND later than the
+# jitter allows, or given up: not uploaded) are kept; retries go on while the jitter or the offset is
+# still being learnt, fewer than RETRY_EVIDENCE outcomes are known or at least one
+# in RETRY_LATE_SHARE came late. Otherwise a missing record counts as not uploaded
+# at once, except every RETRY_EXPLORE_EVERY-th, which is retried to keep learning.
+RETRY_HISTORY = 12
+# Added to the aim of a record that will not be retried.
+UNRETRIED_MARGIN = 1.0
+LATE_BEYOND = 3.0
+RETRY_EVIDENCE = 2
+RETRY_LATE_SHARE = 4
+RETRY_EXPLORE_EVERY = 4
 # After a long gap (night, outage) the clocks may have drifted apart: for this many
 # records, late ones are waited for as long as for a missed one, and a probe checks
 # for earlier ones.
 VERIFY_RECORDS = 3
 
 # --- Quiet (sleep, outage) --------------------------------------------------------
-# Poll interval while asleep or not uploading: at most 4 calls an hour.
+# Poll interval while asleep or not uploading: at most 4 calls an hour. While the
+# inverter sleeps and the sun is down, or sets within SUNSET_HORIZON (its last hour
+# gives too little light to wake a sleeping inverter), its record cannot change: no
+# poll until the morning search.
 QUIET_INTERVAL = 900.0
-# While the inverter sleeps and the sun is down its record cannot change (the cloud
-# returns the evening's last one): one poll an hour only notices a surprise wake-up.
-SLEEP_NIGHT_INTERVAL = 3600.0
-# Around sunrise poll densely so the first upload of the day is seen within minutes:
-# from MORNING_LEAD before sunrise until uploads resume, for at most MORNING_SPAN.
+SUNSET_HORIZON = 3600.0
+# The morning search, from MORNING_LEAD before sunrise until uploads resume, for at
+# most MORNING_SPAN: one poll per slot of the last known schedule (a record stays a
+# whole cadence, so none is missed even if the inverter wakes up on another rhythm).
 MORNING_LEAD = 0.0
 MORNING_SPAN = 3 * 3600.0
-MORNING_INTERVAL = 150.0
 # Quiet polls defer to due ones of other inverters by this much (budget priority).
 QUIET_DEFERENCE = 60.0
 
@@ -171,10 +202,17 @@ class _PhaseTracker:
         return self.total / len(self.residuals)
 
     def late_margin(self) -> float:
-        """Return how late uploads have recently been against the prediction."""
-        if len(self.residuals) < MIN_JITTER_SAMPLES:
+        """Return how late uploads can be against the prediction.
+
+        The latest recent upload, plus the gap that few samples leave to the true
+        edge of the jitter (the unbiased estimate of the end of a uniform
+        distribution): the aim then rarely comes a moment too early.
+        """
+        count = len(self.residuals)
+        if count < MIN_JITTER_SAMPLES:
             return DEFAULT_LATE_MARGIN
-        return max(0.0, *self.residuals)
+        latest, earliest = max(self.residuals), min(self.residuals)
+        return max(0.0, latest + (latest - earliest) / (count - 1))
 
     def update(self, upload_ts: float, cadence: float) -> None:
         """Move the phase towards a new upload."""
@@ -230,6 +268,9 @@ class _OffsetBracket:
         # How much the current probe search lowered the estimate so far.
         self._found = 0.0
         self._learning_probes = 0
+        self._learning_misses = 0
+        # How far below the upper bound the next learning probe tests.
+        self._learn_step = PROBE_STEP
         # upper, lower and proven, until the intervals change.
         self._cache: tuple[float, float, float] | None = None
 
@@ -265,12 +306,17 @@ class _OffsetBracket:
     def estimate(self) -> float | None:
         """Return the offset to aim with.
 
-        The middle of a narrow bracket (at most OFFSET_SHADE below the upper bound:
-        the lateness allowance covers the rest), or what two records proved.
+        The prior while the bracket is wide and allows it (a record first seen a
+        cadence late says little: its aims at the prior then narrow the bracket
+        from above at no cost, or miss and raise it from below), else the middle of
+        the bracket (at most OFFSET_SHADE below the upper bound: the lateness
+        allowance covers the rest), or what two records proved.
         """
         if not self._intervals:
             return None
-        upper = self.upper
+        upper, lower = self.upper, self.lower
+        if upper - lower > OFFSET_WIDE and lower < OFFSET_PRIOR <= upper:
+            return OFFSET_PRIOR
         shade = min(max(upper - self.lower, 0.0), 2 * OFFSET_SHADE) / 2
         return max(upper - shade, self.proven)
 
@@ -283,7 +329,8 @@ class _OffsetBracket:
             self._intervals.clear()
             self._cache = None
             self._settled = False
-            self._learning_probes = 0
+            self._learning_probes = self._learning_misses = 0
+            self._learn_step = PROBE_STEP
         if hi < self.proven - OFFSET_NOISE:
             # Records come earlier now: forget the lower bounds this one disproves.
             self._keep(lambda interval: interval[0] <= hi + OFFSET_NOISE)
@@ -298,10 +345,10 @@ class _OffsetBracket:
             self._settle()
 
     def _settle(self) -> None:
-        """End learning: check again soon, then less and less often."""
+        """End learning: check again after a while, then less and less often."""
         self._settled = True
-        self._learning_probes = 0
-        self._probe_every = self._until_probe = PROBE_EVERY_MIN
+        self._learning_probes = self._learning_misses = 0
+        self._probe_every = self._until_probe = PROBE_EVERY_START
 
     def _keep(self, keep: Callable[[tuple[float, float]], bool]) -> None:
         self._intervals = deque(filter(keep, self._intervals), maxlen=OFFSET_WINDOW)
@@ -320,12 +367,14 @@ class _OffsetBracket:
     def probe_offset(self, cadence: float) -> float | None:
         """Return the offset a probe should test, or None if no probe is due.
 
-        While learning, the middle of the bracket (at most half a cadence below
-        the upper bound); once learnt, a small step below the estimate.
+        While learning, a growing step below the upper bound, or the middle of
+        the bracket if that is nearer; once learnt, a small step below the
+        estimate.
         """
         if not self._settled:
             # (Not settled means the bracket is still wider than OFFSET_TIGHT.)
-            return self.upper - min((self.upper - self.lower) / 2, cadence / 2)
+            step = min(self._learn_step, cadence / 2)
+            return self.upper - min((self.upper - self.lower) / 2, step)
         if self._until_probe > 0:
             return None
         estimate = self.estimate()
@@ -342,7 +391,14 @@ class _OffsetBracket:
         """
         if not self._settled:
             self._learning_probes += 1
-            if self._learning_probes >= MAX_LEARNING_PROBES:
+            if hit:
+                self._learn_step *= 2
+            else:
+                self._learning_misses += 1
+            if (
+                self._learning_probes >= MAX_LEARNING_PROBES
+                or self._learning_misses >= MAX_LEARNING_MISSES
+            ):
                 self._settle()
             return
         self._found += lowered_by
@@ -405,11 +461,18 @@ class UploadPolicy:
         self._slot_probed = False
         self._slot_misses = 0
         self._missed_slots = 0
+        # Whether the current slot's record is retried if missing at its aim (else
+        # the aim is a safe one), the outcomes of retried slots (True: it came
+        # late), and missing records not retried since the last retried one.
+        self._slot_retry = True
+        self._retry_outcomes: deque[bool] = deque(maxlen=RETRY_HISTORY)
+        self._unretried = 0
         # Records left to wait patiently for, after a long gap.
         self._verify = 0
         self._errors = 0
         self._error_retry_at: float | None = None
         self._next_sunrise: float | None = None
+        self._next_sunset: float | None = None
         self._previous_sunrise: float | None = None
         self._is_daylight = False
         self._thrifty = False
@@ -457,14 +520,21 @@ class UploadPolicy:
         self._error_retry_at = now + delay
 
     def set_daylight_hint(
-        self, next_sunrise_ts: float | None, is_daylight: bool
+        self,
+        next_sunrise_ts: float | None,
+        is_daylight: bool,
+        next_sunset_ts: float | None = None,
     ) -> None:
-        """Tell the policy when the sun rises, to catch the first morning upload.
+        """Tell the policy when the sun rises and sets.
+
+        A sleeping inverter is then not polled at night, and the first upload of
+        the morning is searched for from sunrise on.
 
         Args:
             next_sunrise_ts: The next sunrise (UNIX time) at the plant, or None if
                 unknown (polar day or night).
             is_daylight: Whether the sun is up now.
+            next_sunset_ts: The next sunset (UNIX time), or None if unknown.
         """
         if (
             self._next_sunrise is not None
@@ -473,6 +543,7 @@ class UploadPolicy:
         ):
             self._previous_sunrise = self._next_sunrise
         self._next_sunrise = next_sunrise_ts
+        self._next_sunset = next_sunset_ts
         self._is_daylight = is_daylight
 
     def set_thrifty(self, thrifty: bool) -> None:
@@ -480,7 +551,7 @@ class UploadPolicy:
 
         A thrifty policy aims a little later, gives up a slot after one poll
         instead of retrying, probes only to learn the offset (not to check it),
-        and polls half as densely around sunrise. It may then miss an unusually
+        and polls every other slot around sunrise. It may then miss an unusually
         late record.
 
         Args:
@@ -600,6 +671,19 @@ class UploadPolicy:
 
     def _on_new_record(self, now: float, upload_ts: float) -> None:
         previous = self._last_upload_ts
+        if (
+            self._slot_retry
+            and self._slot_misses
+            and self._slot is not None
+            and self.late_margin + LATE_BEYOND
+            < upload_ts - self._slot
+            < self._cadence / 2
+        ):
+            # A retry found the slot's record uploaded clearly later than the jitter
+            # allows: uploads come late, retries pay off. (One uploaded about within
+            # the jitter was aimed at a moment too early: that teaches the jitter
+            # and the offset, not this.)
+            self._retry_outcomes.append(True)
         lo = -math.inf if self._last_poll is None else self._last_poll - upload_ts
         hi = now - upload_ts
         if lo <= hi:
@@ -698,8 +782,9 @@ class UploadPolicy:
     def _open_slot(self, now: float) -> None:
         """Aim at the upload after the one just seen."""
         self._slot = self._best_tracker().anchor + self._cadence
-        self._slot_due = self._safe_aim()
         self._slot_misses = 0
+        self._slot_retry = self._worth_retrying()
+        self._slot_due = self._safe_aim()
         self._probe_at = None
         self._slot_probed = False
         tested = self._offset.probe_offset(self._cadence)
@@ -712,10 +797,18 @@ class UploadPolicy:
             self._slot_due = probe_at
 
     def _safe_aim(self) -> float:
-        """Return when the slot's record should be there (our clock)."""
+        """Return when the slot's record should be there (our clock).
+
+        With the estimated offset if a missing record is retried; else with the
+        upper bound of the offset, which a record has proved, and a little more
+        margin (a moment later, so that a missing record is one not uploaded
+        rather than one aimed at too early).
+        """
         assert self._slot is not None
         offset = self._offset.estimate()
         assert offset is not None
+        if not self._slot_retry and math.isfinite(self._offset.upper):
+            offset = max(offset, self._offset.upper) + UNRETRIED_MARGIN
         return self._slot + offset + self.late_margin + SAFETY_MARGIN
 
     def _give_up_after(self) -> float:
@@ -740,18 +833,39 @@ class UploadPolicy:
             return
         self._slot_misses += 1
         step = RETRY_STEPS[min(self._slot_misses, len(RETRY_STEPS)) - 1]
-        if now + step <= safe + self._give_up_after():
+        if self._slot_retry and now + step <= safe + self._give_up_after():
             return
+        if self._slot_retry:
+            # Retried in vain: this one was not uploaded.
+            self._retry_outcomes.append(False)
+            self._unretried = 0
+        else:
+            self._unretried += 1
         # Clearly missed: aim at the following slot (and skip any that passed).
         self._next_slot()
         while self._safe_aim() + self._give_up_after() < now:
             self._next_slot()
 
+    def _worth_retrying(self) -> bool:
+        """Return whether to retry the slot's record if missing (see RETRY_HISTORY)."""
+        if self._thrifty:
+            return False
+        outcomes = self._retry_outcomes
+        return (
+            not self._jitter_known
+            or not self._offset.settled
+            or bool(self._verify)
+            or len(outcomes) < RETRY_EVIDENCE
+            or sum(outcomes) * RETRY_LATE_SHARE >= len(outcomes)
+            or self._unretried >= RETRY_EXPLORE_EVERY
+        )
+
     def _next_slot(self) -> None:
         assert self._slot is not None
         self._slot += self._cadence
-        self._slot_due = self._safe_aim()
         self._slot_misses = 0
+        self._slot_retry = self._worth_retrying()
+        self._slot_due = self._safe_aim()
         self._probe_at = None
         self._slot_probed = False
         self._missed_slots += 1
@@ -773,19 +887,57 @@ class UploadPolicy:
         """Return the next poll while asleep or not uploading."""
         assert self._last_poll is not None
         last = self._last_poll
+        planned = last + QUIET_INTERVAL
         # Only with a sunrise to wake up for: without the hint, night is a guess.
-        sleeping_night = (
-            self._asleep and self._next_sunrise is not None and not self._is_daylight
-        )
-        planned = last + (SLEEP_NIGHT_INTERVAL if sleeping_night else QUIET_INTERVAL)
+        if (
+            self._asleep
+            and self._next_sunrise is not None
+            and (
+                not self._is_daylight
+                or (
+                    self._next_sunset is not None
+                    and last + SUNSET_HORIZON >= self._next_sunset
+                )
+            )
+        ):
+            # Asleep through the night: nothing can change until the morning.
+            planned = math.inf
         for sunrise in self._sunrises():
             start, end = sunrise - MORNING_LEAD, sunrise + MORNING_SPAN
-            if last < start:
-                planned = min(planned, start)
-            elif last < end:
-                interval = MORNING_INTERVAL * (2 if self._thrifty else 1)
-                planned = min(planned, last + interval)
+            if last < end:
+                planned = min(planned, self._morning_poll(last, start))
         return planned
+
+    def _morning_poll(self, last: float, start: float) -> float:
+        """Return the next poll of the morning search, from ``start`` on.
+
+        One poll per slot of the schedule the inverter last had, each aimed like a
+        poll of a day-time slot with twice the lateness allowance (the schedule's
+        phase may rest on the evening's last upload alone, as jittery as the one
+        searched for): if it wakes up on that rhythm, its first record is seen
+        within seconds; if not, still within a cadence, before the next one
+        replaces it. Thrifty: every other slot.
+        """
+        gap = self._cadence if self._thrifty else MIN_POLL_GAP
+        not_before = max(start, last + gap)
+        if not self._trackers:
+            # No rhythm known: just often enough never to miss the first record.
+            interval = self._cadence - 2 * (self.late_margin + SAFETY_MARGIN)
+            if self._thrifty:
+                interval *= 2
+            return max(start, last + interval)
+        base = (
+            self._best_tracker().anchor
+            + self._search_offset()
+            + 2 * self.late_margin
+            + SAFETY_MARGIN
+        )
+        return base + math.ceil((not_before - base) / self._cadence) * self._cadence
+
+    def _search_offset(self) -> float:
+        """Return the offset to search with: learnt, else the prior."""
+        estimate = self._offset.estimate()
+        return OFFSET_PRIOR if estimate is None else estimate
 
     def _sunrises(self) -> list[float]:
         sunrises: list[float] = []
