@@ -209,7 +209,7 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
     def _schedule_time_check(self, data: SunvecData, now: datetime) -> None:
         """Wake the entities when time alone changes what they show.
 
-        Between polls (an hour apart while the inverter sleeps) the last upload
+        Between polls (none at all while the inverter sleeps at night) the last upload
         turns stale, and the plant's midnight resets yield today.
         """
         if self._unsub_time_check is not None:
