@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 import itertools
+import json
+from typing import Any
 from unittest.mock import AsyncMock
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import CONF_TOKEN, EVENT_HOMEASSISTANT_FINAL_WRITE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
@@ -19,12 +22,17 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
-from custom_components.sunvec.api import SunvecRateLimitError
-from custom_components.sunvec.const import CONF_WIFI_SN, DOMAIN
-from custom_components.sunvec.coordinator import DATA_BUDGETS
+from custom_components.sunvec.api import SunvecRateLimitError, normalize_api_address
+from custom_components.sunvec.call_history import (
+    DATA_CALL_HISTORY,
+    SAVE_DELAY,
+    STORAGE_KEY,
+)
+from custom_components.sunvec.const import CONF_API_ADDRESS, CONF_WIFI_SN, DOMAIN
+from custom_components.sunvec.coordinator import DATA_BUDGETS, budget_key
 from sunvec_simulator import DEMO_TOKEN, SunvecCloud
 
-from .conftest import EXAMPLE_NOW, example_record, simulated_entry
+from .conftest import EXAMPLE_NOW, TOKEN, example_record, simulated_entry
 from .test_data_quality import HYBRID, entity_id, record_states, run_until
 
 
@@ -166,3 +174,95 @@ async def test_rate_limit_pauses_and_raises_a_repair_issue(
         for issue in issue_registry.issues.values()
         if issue.translation_key == "rate_limited"
     ]
+
+
+def account_key(entry: MockConfigEntry) -> str:
+    """Return the budget key of an entry's account, as the coordinator makes it."""
+    return budget_key(
+        normalize_api_address(entry.data[CONF_API_ADDRESS]), entry.data[CONF_TOKEN]
+    )
+
+
+async def test_the_day_s_calls_survive_a_reload_and_a_restart(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+    init_integration: MockConfigEntry,
+    mock_get_realtime: AsyncMock,
+) -> None:
+    """The cloud counts a token's calls over a day; so does the budget, across both."""
+    entry = init_integration
+    key = account_key(entry)
+    await run_until(hass, freezer, dt_util.utcnow() + timedelta(hours=1))
+    made = mock_get_realtime.await_count
+    assert made >= 10
+    # Written within a minute of the calls, by key: no token in the store.
+    await run_until(hass, freezer, dt_util.utcnow() + timedelta(seconds=SAVE_DELAY))
+    stored = hass_storage[STORAGE_KEY]["data"]
+    assert list(stored) == [key]
+    assert len(stored[key]) == made
+    assert TOKEN not in json.dumps(hass_storage[STORAGE_KEY])
+
+    # A reload frees the budget with the entry and starts it again with its calls.
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    budget = hass.data[DATA_BUDGETS][key]
+    now = dt_util.utcnow().timestamp()
+    assert len(budget.recent_calls(now)) == made + 1
+
+    # After a restart (written when Home Assistant stops, read back), the same.
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_FINAL_WRITE)
+    await hass.async_block_till_done()
+    hass.data.pop(DATA_CALL_HISTORY)
+    freezer.tick(7)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    budget = hass.data[DATA_BUDGETS][key]
+    assert len(budget.recent_calls(now + 7)) == made + 2
+
+
+async def test_a_used_up_day_makes_setup_retry_later(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+    mock_config_entry: MockConfigEntry,
+    mock_get_realtime: AsyncMock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Restarted after a day at the cloud's limit: no call until calls leave the day."""
+    freezer.move_to(EXAMPLE_NOW)
+    now = dt_util.utcnow().timestamp()
+    # The whole allowance spent over the last 22 hours, and some malformed entries.
+    calls: list[Any] = [now - 22 * 3600 + 8 * i for i in range(9_990)]
+    hass_storage[STORAGE_KEY] = {
+        "version": 1,
+        "key": STORAGE_KEY,
+        "data": {
+            account_key(mock_config_entry): [*calls, "soon", None, float("nan")],
+            "other": "not a list",
+        },
+    }
+    mock_config_entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
+    assert mock_get_realtime.await_count == 0
+    assert "daily call limit for this token is used up until about" in caplog.text
+    assert "Traceback" not in caplog.text
+
+
+async def test_an_unreadable_call_history_is_ignored_with_a_warning(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+    mock_config_entry: MockConfigEntry,
+    mock_get_realtime: AsyncMock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A store that is not what we wrote: set-up goes on, as with no history."""
+    freezer.move_to(EXAMPLE_NOW)
+    hass_storage[STORAGE_KEY] = {"version": 1, "key": STORAGE_KEY, "data": [1, 2]}
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    assert mock_get_realtime.await_count == 1
+    assert "Ignoring the stored call history" in caplog.text

@@ -35,6 +35,7 @@ from .api import (
     SunvecRateLimitError,
 )
 from .budget import TokenBudget
+from .call_history import DATA_CALL_HISTORY
 from .const import CONF_API_ADDRESS, CONF_WIFI_SN, DOMAIN, LOGGER
 from .models import InverterStatus, RealtimeData
 from .polling import UploadPolicy
@@ -51,6 +52,10 @@ DATA_BUDGETS: HassKey[dict[str, TokenBudget]] = HassKey(f"{DOMAIN}_budgets")
 NOT_UPLOADING_ISSUE_AFTER = timedelta(hours=2)
 # A budget answer this close to now counts as now (timer slack).
 POLL_TOLERANCE = 0.5
+# The first call waits for the budget at set-up (entries starting together are spread
+# out); when the budget has no call for longer than this (the day's calls used up
+# before a restart), set-up is retried later instead.
+SETUP_WAIT_MAX = 600.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,8 +96,13 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
         self.clock = UploadClock(dt_util.get_default_time_zone())
         self.policy = UploadPolicy()
         self._budget_key = budget_key(self.client.base_url, entry.data[CONF_TOKEN])
+        self._history = hass.data[DATA_CALL_HISTORY]
         budgets = hass.data.setdefault(DATA_BUDGETS, {})
-        self.budget = budgets.setdefault(self._budget_key, TokenBudget())
+        if (budget := budgets.get(self._budget_key)) is None:
+            budget = budgets[self._budget_key] = self._history.start_budget(
+                self._budget_key
+            )
+        self.budget = budget
         self.budget.add_inverter(self.wifi_sn)
         self._wanted: float | None = None
         self._unsub_poll: CALLBACK_TYPE | None = None
@@ -123,6 +133,17 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
             granted = self.budget.reserve(now, self.wifi_sn, now, 0.0)
             if granted <= now + POLL_TOLERANCE:
                 return
+            if granted - now > SETUP_WAIT_MAX:
+                self.budget.release(self.wifi_sn)
+                raise UpdateFailed(
+                    translation_domain=DOMAIN,
+                    translation_key="budget_used_up",
+                    translation_placeholders={
+                        "until": dt_util.as_local(
+                            dt_util.utc_from_timestamp(granted)
+                        ).strftime("%H:%M")
+                    },
+                )
             await asyncio.sleep(granted - now)
 
     async def async_shutdown(self) -> None:
@@ -135,6 +156,7 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
         self.budget.remove_inverter(self.wifi_sn)
         if self.budget.inverter_count == 0:
             self.hass.data[DATA_BUDGETS].pop(self._budget_key, None)
+            self._history.stop_budget(self._budget_key)
             ir.async_delete_issue(self.hass, DOMAIN, self._rate_limit_issue_id)
 
     @property
@@ -154,6 +176,7 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
                 return self.data
             raise self.last_exception
         self.budget.record_call(now, self.wifi_sn)
+        self._history.async_schedule_save()
         try:
             data = await self._async_fetch()
         except ConfigEntryAuthFailed:

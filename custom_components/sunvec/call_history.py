@@ -1,0 +1,113 @@
+"""The calls made with each account's token in the last day, kept across restarts.
+
+The cloud counts a token's calls over a day whatever Home Assistant does in between. A
+call budget that starts after a restart, or after a reload that freed it, starts from
+the calls it remembers, so the cloud's daily limit holds across both.
+
+The store holds, per budget key (a digest of API address and token, never the token),
+the UNIX times of the calls of the last 24 hours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+import math
+from typing import Any
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
+from homeassistant.util.hass_dict import HassKey
+
+from .budget import DAY, TokenBudget
+from .const import DOMAIN, LOGGER
+
+STORAGE_KEY = f"{DOMAIN}.call_history"
+STORAGE_VERSION = 1
+# Calls are written at most this often (and when Home Assistant stops).
+SAVE_DELAY = 60.0
+
+DATA_CALL_HISTORY: HassKey[CallHistory] = HassKey(f"{DOMAIN}_call_history")
+
+
+class CallHistory:
+    """Remembers the calls of every account's budget, for its next start."""
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        """Create the history; load it with `async_load` before the first budget."""
+        self._store: Store[dict[str, list[float]]] = Store(
+            hass, STORAGE_VERSION, STORAGE_KEY
+        )
+        self._lock = asyncio.Lock()
+        self._loaded = False
+        # Calls of the budgets not running now, by budget key.
+        self._kept: dict[str, list[float]] = {}
+        self._budgets: dict[str, TokenBudget] = {}
+
+    async def async_load(self) -> None:
+        """Read the stored calls (once; later calls return at once)."""
+        async with self._lock:
+            if self._loaded:
+                return
+            self._kept = _valid_calls(await self._store.async_load())
+            self._loaded = True
+
+    def start_budget(self, key: str) -> TokenBudget:
+        """Return a new budget for ``key`` that knows the calls made before."""
+        budget = TokenBudget(history=self._kept.pop(key, ()))
+        self._budgets[key] = budget
+        return budget
+
+    @callback
+    def stop_budget(self, key: str) -> None:
+        """Keep the calls of a budget that was freed, for when it starts again."""
+        if (budget := self._budgets.pop(key, None)) is not None:
+            self._kept[key] = budget.recent_calls(dt_util.utcnow().timestamp())
+            self.async_schedule_save()
+
+    @callback
+    def async_schedule_save(self) -> None:
+        """Write the calls a little later (batched), or when Home Assistant stops."""
+        self._store.async_delay_save(self._data_to_save, SAVE_DELAY)
+
+    @callback
+    def _data_to_save(self) -> dict[str, list[float]]:
+        since = dt_util.utcnow().timestamp() - DAY
+        data = {
+            key: [at for at in calls if at > since] for key, calls in self._kept.items()
+        }
+        data.update(
+            (key, budget.recent_calls(since + DAY))
+            for key, budget in self._budgets.items()
+        )
+        return {key: calls for key, calls in data.items() if calls}
+
+
+def _valid_calls(stored: Any) -> dict[str, list[float]]:
+    """Return the well-formed part of what the store held."""
+    if stored is None:
+        return {}
+    if not isinstance(stored, Mapping):
+        LOGGER.warning("Ignoring the stored call history: it is not a mapping")
+        return {}
+    valid: dict[str, list[float]] = {}
+    for key, calls in stored.items():
+        if isinstance(key, str) and isinstance(calls, list):
+            valid[key] = sorted(
+                float(at)
+                for at in calls
+                if isinstance(at, (int, float))
+                and not isinstance(at, bool)
+                and math.isfinite(at)
+            )
+    return valid
+
+
+async def async_get_call_history(hass: HomeAssistant) -> CallHistory:
+    """Return the loaded call history, shared by every entry."""
+    history = hass.data.get(DATA_CALL_HISTORY)
+    if history is None:
+        history = hass.data[DATA_CALL_HISTORY] = CallHistory(hass)
+    await history.async_load()
+    return history
