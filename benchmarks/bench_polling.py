@@ -33,8 +33,8 @@ Metrics (all over the measured window unless said otherwise):
   at the plant's location: the sun's upper edge at the horizon, with refraction),
   which the policy is told about; the nights of the simulator's sun (its centre at
   the horizon, about 10 minutes shorter each side at the equinox) give
-  ``plant_night_calls_per_hour`` in the extras. Either way the count includes the
-  denser polls the policy makes shortly before sunrise.
+  ``plant_night_calls_per_hour`` in the extras. Either way the count includes any
+  poll the policy makes before sunrise (``MORNING_LEAD``, zero by default).
 * ``limit_violations``: requests the simulator refused for a rate limit, over the
   whole run (warm-up included: start-up bursts are where they happen).
 
