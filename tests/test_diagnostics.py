@@ -34,6 +34,9 @@ async def test_diagnostics_are_redacted(
     )
     assert diagnostics == snapshot(exclude=props("received_at", "polling", "budget"))
     assert diagnostics["polling"]["cadence"] == 300
+    # A fresh policy retries missing records until retries prove useless.
+    assert diagnostics["polling"]["retries_missing_records"] is True
+    assert diagnostics["polling"]["retries_found_nothing"] == 0
     assert diagnostics["budget"]["inverters"] == 1
     text = json.dumps(diagnostics)
     for secret in (TOKEN, WIFI_SN, INVERTER_SN):

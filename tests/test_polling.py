@@ -412,6 +412,9 @@ def test_missing_records_stop_being_retried_once_they_prove_not_uploaded() -> No
     # RETRY_EXPLORE_EVERY-th is retried again to keep learning.
     assert calls[: polling.RETRY_EVIDENCE] == [2] * polling.RETRY_EVIDENCE
     assert calls[polling.RETRY_EVIDENCE :] == [1, 1, 1, 1, 2]
+    diagnostics = run.policy.diagnostics()
+    assert diagnostics["retries_found_nothing"] == polling.RETRY_EVIDENCE + 1
+    assert diagnostics["retries_found_late"] == 0
     _, missed = cloud.staleness(cloud.records(1000.0 + 40 * CADENCE, 200 * CADENCE))
     assert missed == 0
 

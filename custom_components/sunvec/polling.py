@@ -658,6 +658,10 @@ class UploadPolicy:
             "last_upload_ts": self._last_upload_ts,
             "expected_next_upload": self.expected_next_upload,
             "missed_slots": self._missed_slots,
+            "retries_found_late": sum(self._retry_outcomes),
+            "retries_found_nothing": len(self._retry_outcomes)
+            - sum(self._retry_outcomes),
+            "retries_missing_records": self._slot_retry,
             "consecutive_errors": self._errors,
             "asleep": self._asleep,
             "uploading": self.uploading,
