@@ -11,7 +11,12 @@ from unittest.mock import AsyncMock
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import CONF_TOKEN, EVENT_HOMEASSISTANT_FINAL_WRITE
+from homeassistant.const import (
+    CONF_TOKEN,
+    EVENT_HOMEASSISTANT_FINAL_WRITE,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
@@ -22,6 +27,7 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
+from custom_components.sunvec import polling
 from custom_components.sunvec.api import SunvecRateLimitError, normalize_api_address
 from custom_components.sunvec.call_history import (
     DATA_CALL_HISTORY,
@@ -30,7 +36,7 @@ from custom_components.sunvec.call_history import (
 )
 from custom_components.sunvec.const import CONF_API_ADDRESS, CONF_WIFI_SN, DOMAIN
 from custom_components.sunvec.coordinator import DATA_BUDGETS, budget_key
-from sunvec_simulator import DEMO_TOKEN, SunvecCloud
+from sunvec_simulator import DEMO_TOKEN, InverterKind, SunvecCloud
 
 from .conftest import EXAMPLE_NOW, TOKEN, example_record, simulated_entry
 from .test_data_quality import HYBRID, entity_id, record_states, run_until
@@ -266,3 +272,52 @@ async def test_an_unreadable_call_history_is_ignored_with_a_warning(
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     assert mock_get_realtime.await_count == 1
     assert "Ignoring the stored call history" in caplog.text
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_a_plant_in_another_zone_is_not_left_asleep_by_our_sun(
+    hass_at_plant: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    cloud: SunvecCloud,
+    cloud_url: str,
+) -> None:
+    """Home Assistant in Amsterdam, the plant in Tokyo: its morning is our evening."""
+    hass = hass_at_plant
+    tokyo = "SVTOKYO001"
+    cloud.add_inverter(
+        DEMO_TOKEN,
+        tokyo,
+        kind=InverterKind.GRID_TIED,
+        timezone="Asia/Tokyo",
+        latitude=35.68,
+        longitude=139.69,
+    )
+    entry = simulated_entry(cloud_url, tokyo)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    last_upload = entity_id(hass, tokyo, "last_upload")
+    seen = record_states(hass, [last_upload])
+    start = dt_util.utcnow()
+    await run_until(hass, freezer, start + timedelta(hours=36))
+    # The Tokyo morning after the first whole day, while Amsterdam's sun is down.
+    morning = next(
+        upload
+        for upload in cloud.inverter(tokyo).uploads()
+        if upload.available_at > start + timedelta(hours=27)
+    )
+    assert morning.available_at.hour in range(18, 22)
+    shown = next(
+        (
+            state.last_changed
+            for state in seen[last_upload]
+            if state.last_changed >= morning.available_at
+            and state.state not in (STATE_UNAVAILABLE, STATE_UNKNOWN)
+        ),
+        None,
+    )
+    assert shown is not None, "the plant's morning was never shown"
+    # Polled at the quiet rate (four an hour) rather than not at all.
+    assert shown - morning.available_at <= timedelta(
+        seconds=polling.QUIET_INTERVAL + 60
+    )

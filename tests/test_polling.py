@@ -825,3 +825,36 @@ def test_asleep_shortly_before_sunset_waits_for_the_morning() -> None:
     unknown.set_daylight_hint(DAY + SUNRISE, True)
     unknown.observe_record(SUNSET - 1800.0, SUNSET - 1802.0, asleep=True)
     assert unknown.next_poll(0.0) == SUNSET - 1800.0 + polling.QUIET_INTERVAL
+
+
+def test_a_morning_earlier_than_the_hint_moves_the_search_earlier() -> None:
+    """Home Assistant's sun rises two hours after the plant's (same zone, far west)."""
+    rng = random.Random(9)
+    uploads: list[Upload] = []
+    for day in range(4):
+        start = day * DAY + SUNRISE - 2 * HOUR + 20 * 60.0
+        slots = int((SUNSET - SUNRISE) / CADENCE)
+        for slot in range(slots):
+            instant = start + slot * CADENCE + rng.uniform(-3.0, 3.0)
+            uploads.append(Upload(instant + 1.0, float(math.floor(instant))))
+        uploads.append(Upload(instant + 2.0, float(math.floor(instant)), asleep=True))
+    cloud = Cloud(uploads)
+    run = drive(cloud, DAY - 3 * HOUR, 4 * DAY)
+
+    def first_morning_staleness(day: int) -> float:
+        index = next(
+            i
+            for i, upload in enumerate(uploads)
+            if upload.available > day * DAY + 3 * HOUR
+        )
+        seen = min(t for i, t in cloud.first_seen.items() if i >= index)
+        return seen - uploads[index].available
+
+    # The first morning is seen late (at the hint's sunrise), the next ones earlier,
+    # and from the third on within one upload period.
+    stale = [first_morning_staleness(day) for day in (1, 2, 3)]
+    assert stale[0] > HOUR
+    assert stale[1] < stale[0]
+    assert stale[2] <= CADENCE
+    # Still no poll at night: none from the hint's sunset to 03:00.
+    assert not [t for t in run.polls if 2 * DAY + SUNSET < t < 3 * DAY + 3 * HOUR]

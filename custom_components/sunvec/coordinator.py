@@ -294,11 +294,15 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
     def _plan_next_poll(self) -> None:
         """Ask the policy when the next record is due and the budget when we may ask."""
         now = dt_util.utcnow().timestamp()
-        sunrise = sun.get_astral_event_next(self.hass, SUN_EVENT_SUNRISE)
-        sunset = sun.get_astral_event_next(self.hass, SUN_EVENT_SUNSET)
-        self.policy.set_daylight_hint(
-            sunrise.timestamp(), sun.is_up(self.hass), sunset.timestamp()
-        )
+        if self.clock.offset:
+            # The plant keeps another zone's time: Home Assistant's sun is not its.
+            self.policy.set_daylight_hint(None, sun.is_up(self.hass))
+        else:
+            sunrise = sun.get_astral_event_next(self.hass, SUN_EVENT_SUNRISE)
+            sunset = sun.get_astral_event_next(self.hass, SUN_EVENT_SUNSET)
+            self.policy.set_daylight_hint(
+                sunrise.timestamp(), sun.is_up(self.hass), sunset.timestamp()
+            )
         self.policy.set_thrifty(self.budget.under_pressure)
         wanted = max(self.policy.next_poll(now), self.budget.paused_until)
         self._wanted = wanted

@@ -162,6 +162,11 @@ SUNSET_HORIZON = 3600.0
 # whole cadence, so none is missed even if the inverter wakes up on another rhythm).
 MORNING_LEAD = 0.0
 MORNING_SPAN = 3 * 3600.0
+# The hint's sun may not be the plant's (Home Assistant elsewhere in the same zone):
+# when the first poll of a morning search already finds the inverter awake, the next
+# searches start MORNING_LEAD_STEP earlier, up to MORNING_LEAD_MAX before sunrise.
+MORNING_LEAD_STEP = 3600.0
+MORNING_LEAD_MAX = 4 * 3600.0
 # Quiet polls defer to due ones of other inverters by this much (budget priority).
 QUIET_DEFERENCE = 60.0
 
@@ -473,6 +478,7 @@ class UploadPolicy:
         self._error_retry_at: float | None = None
         self._next_sunrise: float | None = None
         self._next_sunset: float | None = None
+        self._morning_lead = MORNING_LEAD
         self._previous_sunrise: float | None = None
         self._is_daylight = False
         self._thrifty = False
@@ -494,12 +500,14 @@ class UploadPolicy:
         """
         self._errors = 0
         self._error_retry_at = None
-        self._asleep = asleep
+        was_asleep, self._asleep = self._asleep, asleep
         if upload_ts is None:
             self._has_timestamp = False
         else:
             self._has_timestamp = True
             if upload_ts not in self._seen:
+                if was_asleep and not asleep:
+                    self._check_morning_lead(now, upload_ts)
                 self._on_new_record(now, upload_ts)
             elif self._slot is not None:
                 self._on_same_record(now)
@@ -536,11 +544,10 @@ class UploadPolicy:
             is_daylight: Whether the sun is up now.
             next_sunset_ts: The next sunset (UNIX time), or None if unknown.
         """
-        if (
-            self._next_sunrise is not None
-            and next_sunrise_ts is not None
-            and next_sunrise_ts > self._next_sunrise
-        ):
+        if next_sunrise_ts is None:
+            # No sun to go by (polar day or night, or the plant's sun is unknown).
+            self._previous_sunrise = None
+        elif self._next_sunrise is not None and next_sunrise_ts > self._next_sunrise:
             self._previous_sunrise = self._next_sunrise
         self._next_sunrise = next_sunrise_ts
         self._next_sunset = next_sunset_ts
@@ -907,10 +914,27 @@ class UploadPolicy:
             # Asleep through the night: nothing can change until the morning.
             planned = math.inf
         for sunrise in self._sunrises():
-            start, end = sunrise - MORNING_LEAD, sunrise + MORNING_SPAN
+            start, end = sunrise - self._morning_lead, sunrise + MORNING_SPAN
             if last < end:
                 planned = min(planned, self._morning_poll(last, start))
         return planned
+
+    def _check_morning_lead(self, now: float, upload_ts: float) -> None:
+        """Start the morning search earlier if it began after the inverter woke."""
+        assert self._last_poll is not None
+        available = upload_ts + self._search_offset()
+        for sunrise in self._sunrises():
+            start = sunrise - self._morning_lead
+            if (
+                self._last_poll < start <= now <= sunrise + MORNING_SPAN
+                and available < start
+            ):
+                # The first poll of the search found a record uploaded before it
+                # began: the inverter was awake already.
+                self._morning_lead = min(
+                    self._morning_lead + MORNING_LEAD_STEP, MORNING_LEAD_MAX
+                )
+                return
 
     def _morning_poll(self, last: float, start: float) -> float:
         """Return the next poll of the morning search, from ``start`` on.
