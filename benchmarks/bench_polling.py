@@ -92,7 +92,10 @@ from benchmarks.harness import (
     wall_clock,
     write_result,
 )
-from custom_components.sunvec import coordinator as coordinator_module
+from custom_components.sunvec import (
+    call_history as call_history_module,
+    coordinator as coordinator_module,
+)
 from custom_components.sunvec.const import DOMAIN
 from sunvec_simulator import InverterKind, SunvecCloud
 
@@ -359,7 +362,8 @@ async def test_polling(
     await locate_at_plant(hass)
     if policy in BASELINES:
         monkeypatch.setattr(coordinator_module, "UploadPolicy", BASELINES[policy])
-        monkeypatch.setattr(coordinator_module, "TokenBudget", PassThroughBudget)
+        # Budgets are made where the call history starts them.
+        monkeypatch.setattr(call_history_module, "TokenBudget", PassThroughBudget)
     cloud = SunvecCloud(clock=dt_util.utcnow, seed=seed)
     serials = [f"SVBENCH{index:03d}" for index in range(inverters)]
     for index, wifi_sn in enumerate(serials):
