@@ -377,6 +377,12 @@ async def test_polling(
     shown: dict[str, list[tuple[float, float]]] = defaultdict(list)
     _listen_to_last_upload(hass, shown)
     async with integration_running(hass, freezer, monkeypatch, cloud, serials) as clock:
+        # The baselines must run without the real budget (as in the field).
+        budgets = hass.data[coordinator_module.DATA_BUDGETS].values()
+        assert all(
+            isinstance(budget, PassThroughBudget) == (policy in BASELINES)
+            for budget in budgets
+        ), f"{policy} runs with the wrong call budget"
         await clock.run_until(window_end)
 
     name = f"{policy}-{inverters}"
