@@ -378,7 +378,7 @@ async def test_polling(
     _listen_to_last_upload(hass, shown)
     async with integration_running(hass, freezer, monkeypatch, cloud, serials) as clock:
         # The baselines must run without the real budget (as in the field).
-        budgets = hass.data[coordinator_module.DATA_BUDGETS].values()
+        budgets = hass.data[call_history_module.DATA_CALL_HISTORY].budgets.values()
         assert all(
             isinstance(budget, PassThroughBudget) == (policy in BASELINES)
             for budget in budgets

@@ -35,7 +35,7 @@ from custom_components.sunvec.call_history import (
     STORAGE_KEY,
 )
 from custom_components.sunvec.const import CONF_API_ADDRESS, CONF_WIFI_SN, DOMAIN
-from custom_components.sunvec.coordinator import DATA_BUDGETS, budget_key
+from custom_components.sunvec.coordinator import budget_key
 from sunvec_simulator import DEMO_TOKEN, InverterKind, SunvecCloud
 
 from .conftest import EXAMPLE_NOW, TOKEN, example_record, simulated_entry
@@ -114,7 +114,7 @@ async def test_entries_of_one_token_share_a_budget(
     assert len(calls) == 5
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(calls)]
     assert min(gaps) >= 6
-    budgets = hass.data[DATA_BUDGETS]
+    budgets = hass.data[DATA_CALL_HISTORY].budgets
     assert len(budgets) == 1
     assert next(iter(budgets.values())).inverter_count == 5
 
@@ -212,7 +212,7 @@ async def test_the_day_s_calls_survive_a_reload_and_a_restart(
     # A reload frees the budget with the entry and starts it again with its calls.
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
-    budget = hass.data[DATA_BUDGETS][key]
+    budget = hass.data[DATA_CALL_HISTORY].budgets[key]
     now = dt_util.utcnow().timestamp()
     assert len(budget.recent_calls(now)) == made + 1
 
@@ -224,7 +224,7 @@ async def test_the_day_s_calls_survive_a_reload_and_a_restart(
     freezer.tick(7)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    budget = hass.data[DATA_BUDGETS][key]
+    budget = hass.data[DATA_CALL_HISTORY].budgets[key]
     assert len(budget.recent_calls(now + 7)) == made + 2
 
 

@@ -1,8 +1,9 @@
-"""The calls made with each account's token in the last day, kept across restarts.
+"""The call budgets of the accounts in use, and their calls kept across restarts.
 
-The cloud counts a token's calls over a day whatever Home Assistant does in between. A
-call budget that starts after a restart, or after a reload that freed it, starts from
-the calls it remembers, so the cloud's daily limit holds across both.
+Every entry polled with the same API address and token joins one `TokenBudget`; the
+last one to leave frees it. The cloud counts a token's calls over a day whatever Home
+Assistant does in between, so a budget that starts after a restart, or after a reload
+that freed it, starts from the calls it remembers: the daily limit holds across both.
 
 The store holds, per budget key (a digest of API address and token, never the token),
 the UNIX times of the calls of the last 24 hours.
@@ -32,7 +33,7 @@ DATA_CALL_HISTORY: HassKey[CallHistory] = HassKey(f"{DOMAIN}_call_history")
 
 
 class CallHistory:
-    """Remembers the calls of every account's budget, for its next start."""
+    """The running budgets by key, and the calls of every account's budget."""
 
     def __init__(self, hass: HomeAssistant) -> None:
         """Create the history; load it with `async_load` before the first budget."""
@@ -45,6 +46,11 @@ class CallHistory:
         self._kept: dict[str, list[float]] = {}
         self._budgets: dict[str, TokenBudget] = {}
 
+    @property
+    def budgets(self) -> Mapping[str, TokenBudget]:
+        """Return the running budgets by key."""
+        return self._budgets
+
     async def async_load(self) -> None:
         """Read the stored calls (once; later calls return at once)."""
         async with self._lock:
@@ -53,18 +59,31 @@ class CallHistory:
             self._kept = _valid_calls(await self._store.async_load())
             self._loaded = True
 
-    def start_budget(self, key: str) -> TokenBudget:
-        """Return a new budget for ``key`` that knows the calls made before."""
-        budget = TokenBudget(history=self._kept.pop(key, ()))
-        self._budgets[key] = budget
+    def join(self, key: str, inverter_id: str) -> TokenBudget:
+        """Return the budget of ``key`` with the inverter in it.
+
+        A budget that is not running starts with the calls made before.
+        """
+        if (budget := self._budgets.get(key)) is None:
+            budget = TokenBudget(history=self._kept.pop(key, ()))
+            self._budgets[key] = budget
+        budget.add_inverter(inverter_id)
         return budget
 
     @callback
-    def stop_budget(self, key: str) -> None:
-        """Keep the calls of a budget that was freed, for when it starts again."""
-        if (budget := self._budgets.pop(key, None)) is not None:
-            self._kept[key] = budget.recent_calls(dt_util.utcnow().timestamp())
-            self.async_schedule_save()
+    def leave(self, key: str, inverter_id: str) -> bool:
+        """Take the inverter out of its budget; return whether that freed it.
+
+        The calls of a freed budget are kept for when it starts again.
+        """
+        budget = self._budgets[key]
+        budget.remove_inverter(inverter_id)
+        if budget.inverter_count:
+            return False
+        del self._budgets[key]
+        self._kept[key] = budget.recent_calls(dt_util.utcnow().timestamp())
+        self.async_schedule_save()
+        return True
 
     @callback
     def async_schedule_save(self) -> None:

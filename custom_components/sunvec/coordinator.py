@@ -23,7 +23,6 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.event import async_call_later, async_track_point_in_utc_time
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
-from homeassistant.util.hass_dict import HassKey
 
 from .api import (
     SunvecAuthenticationError,
@@ -34,7 +33,6 @@ from .api import (
     SunvecNotFoundError,
     SunvecRateLimitError,
 )
-from .budget import TokenBudget
 from .call_history import DATA_CALL_HISTORY
 from .const import CONF_API_ADDRESS, CONF_WIFI_SN, DOMAIN, LOGGER
 from .models import InverterStatus, RealtimeData
@@ -42,9 +40,6 @@ from .polling import UploadPolicy
 from .quality import UploadClock, is_stale, stale_after
 
 type SunvecConfigEntry = ConfigEntry[SunvecCoordinator]
-
-# The budgets of the tokens in use, shared by the entries of each token.
-DATA_BUDGETS: HassKey[dict[str, TokenBudget]] = HassKey(f"{DOMAIN}_budgets")
 
 # An inverter that has not uploaded for this long while the sun is up gets a repair
 # issue: long enough for a late morning start or a cloud hiccup, short enough to
@@ -97,13 +92,7 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
         self.policy = UploadPolicy()
         self._budget_key = budget_key(self.client.base_url, entry.data[CONF_TOKEN])
         self._history = hass.data[DATA_CALL_HISTORY]
-        budgets = hass.data.setdefault(DATA_BUDGETS, {})
-        if (budget := budgets.get(self._budget_key)) is None:
-            budget = budgets[self._budget_key] = self._history.start_budget(
-                self._budget_key
-            )
-        self.budget = budget
-        self.budget.add_inverter(self.wifi_sn)
+        self.budget = self._history.join(self._budget_key, self.wifi_sn)
         self._wanted: float | None = None
         self._unsub_poll: CALLBACK_TYPE | None = None
         self._unsub_time_check: CALLBACK_TYPE | None = None
@@ -153,10 +142,7 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
         if self._unsub_time_check is not None:
             self._unsub_time_check()
             self._unsub_time_check = None
-        self.budget.remove_inverter(self.wifi_sn)
-        if self.budget.inverter_count == 0:
-            self.hass.data[DATA_BUDGETS].pop(self._budget_key, None)
-            self._history.stop_budget(self._budget_key)
+        if self._history.leave(self._budget_key, self.wifi_sn):
             ir.async_delete_issue(self.hass, DOMAIN, self._rate_limit_issue_id)
 
     @property
