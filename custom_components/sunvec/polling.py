@@ -133,18 +133,19 @@ TIME_TOLERANCE = 0.5
 # Slots given up in a row before the inverter counts as not uploading (outage).
 DORMANT_SLOTS = 3
 # Whether to retry a record missing at its aim is learnt: the outcomes of the last
-# RETRY_HISTORY slots that were retried (uploaded more than LATE_BEYOND later than the
-# jitter allows, or given up: not uploaded) are kept; retries go on while the jitter or the offset is
-# still being learnt, fewer than RETRY_EVIDENCE outcomes are known or at least one
-# in RETRY_LATE_SHARE came late. Otherwise a missing record counts as not uploaded
-# at once, except every RETRY_EXPLORE_EVERY-th, which is retried to keep learning.
+# RETRY_HISTORY slots that were retried (uploaded more than LATE_BEYOND later than
+# the jitter allows, or given up: not uploaded) are kept; retries go on while the
+# jitter or the offset is still being learnt, fewer than RETRY_EVIDENCE outcomes are
+# known or at least one in RETRY_LATE_SHARE came late. Otherwise a missing record
+# counts as not uploaded at once, except every RETRY_EXPLORE_EVERY-th, which is
+# retried to keep learning.
 RETRY_HISTORY = 12
-# Added to the aim of a record that will not be retried.
-UNRETRIED_MARGIN = 1.0
 LATE_BEYOND = 3.0
 RETRY_EVIDENCE = 2
 RETRY_LATE_SHARE = 4
 RETRY_EXPLORE_EVERY = 4
+# Added to the aim of a record that will not be retried.
+UNRETRIED_MARGIN = 1.0
 # After a long gap (night, outage) the clocks may have drifted apart: for this many
 # records, late ones are waited for as long as for a missed one, and a probe checks
 # for earlier ones.
@@ -322,7 +323,7 @@ class _OffsetBracket:
         upper, lower = self.upper, self.lower
         if upper - lower > OFFSET_WIDE and lower < OFFSET_PRIOR <= upper:
             return OFFSET_PRIOR
-        shade = min(max(upper - self.lower, 0.0), 2 * OFFSET_SHADE) / 2
+        shade = min(max(upper - lower, 0.0), 2 * OFFSET_SHADE) / 2
         return max(upper - shade, self.proven)
 
     def add(self, lo: float, hi: float) -> None:
@@ -946,14 +947,14 @@ class UploadPolicy:
         within seconds; if not, still within a cadence, before the next one
         replaces it. Thrifty: every other slot.
         """
-        gap = self._cadence if self._thrifty else MIN_POLL_GAP
-        not_before = max(start, last + gap)
         if not self._trackers:
             # No rhythm known: just often enough never to miss the first record.
             interval = self._cadence - 2 * (self.late_margin + SAFETY_MARGIN)
             if self._thrifty:
                 interval *= 2
             return max(start, last + interval)
+        gap = self._cadence if self._thrifty else MIN_POLL_GAP
+        not_before = max(start, last + gap)
         base = (
             self._best_tracker().anchor
             + self._search_offset()
