@@ -230,12 +230,6 @@ def main(argv: list[str] | None = None) -> int:
         prog="scripts/bench_energy",
         description="Integrated energy sensors against the simulator's ground truth.",
     )
-    parser.add_argument(
-        "--warmup-hours",
-        type=float,
-        default=1.0,
-        help="hours Home Assistant runs before the measured window (default: 1)",
-    )
     add_common_arguments(parser)
     args = parser.parse_args(argv)
     started = time.monotonic()

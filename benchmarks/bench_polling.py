@@ -655,12 +655,6 @@ def main(argv: list[str] | None = None) -> int:
         help=f"policies, comma-separated (default: {','.join(POLICIES)})",
     )
     parser.add_argument(
-        "--warmup-hours",
-        type=float,
-        default=1.0,
-        help="hours Home Assistant runs before the measured window (default: 1)",
-    )
-    parser.add_argument(
         "--dump",
         metavar="DIR",
         default="",

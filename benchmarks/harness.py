@@ -429,6 +429,12 @@ def add_common_arguments(
         "--hours", type=float, default=24.0, help="simulated hours (default: 24)"
     )
     parser.add_argument(
+        "--warmup-hours",
+        type=float,
+        default=1.0,
+        help="hours Home Assistant runs before the measured window (default: 1)",
+    )
+    parser.add_argument(
         "--day",
         type=date.fromisoformat,
         default=DEFAULT_DAY,
