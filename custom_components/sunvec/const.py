@@ -15,3 +15,12 @@ CONF_WIFI_SN: Final = "wifi_sn"
 CONF_ACCOUNT: Final = "account"
 
 PORTAL_URL: Final = "https://portal.sunvec-x.com"
+
+UPLOAD_PERIOD: Final = 300.0
+"""The inverter's nominal upload period in seconds ("about every 5 minutes")."""
+
+TIMER_SLACK: Final = 0.5
+"""Seconds by which a planned instant may still be ahead and count as now.
+
+Timers fire a little early or late, and the call budget plans in floats.
+"""
