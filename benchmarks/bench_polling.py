@@ -15,9 +15,10 @@ Policies:
 * ``after_upload_30``: 30 s after the expected upload (the last ``uploadTime`` + 300 s,
   read in Home Assistant's zone), then every 60 s until a new record arrives.
 
-The baselines replace ``UploadPolicy`` in the coordinator module with a small class
-of the same interface and the shared budget with a pass-through one (no spacing, no
-limits: what other integrations do); everything else is the real integration.
+The baselines are small `PollScheduler`s that replace the integration's
+``AdaptiveScheduler`` (its ``UploadPolicy`` and the shared ``TokenBudget``): they poll
+on their own timer without any call budget (no spacing, no limits: what other
+integrations do); everything else is the real integration.
 
 Metrics (all over the measured window unless said otherwise):
 
@@ -92,11 +93,11 @@ from benchmarks.harness import (
     wall_clock,
     write_result,
 )
-from custom_components.sunvec import (
-    call_history as call_history_module,
-    coordinator as coordinator_module,
-)
+from custom_components.sunvec import coordinator as coordinator_module
+from custom_components.sunvec.budget_registry import DATA_BUDGETS
 from custom_components.sunvec.const import DOMAIN
+from custom_components.sunvec.errors import Failure
+from custom_components.sunvec.scheduler import PollScheduler, PollTimer, ReplyFacts
 from sunvec_simulator import InverterKind, SunvecCloud
 
 POLICIES = ("adaptive", "fixed_60", "fixed_120", "fixed_300", "after_upload_30")
@@ -120,152 +121,100 @@ RESULT_KEYS = (
 # --- Baselines ------------------------------------------------------------------------
 
 
-class FixedIntervalPolicy:
-    """Polls every ``interval`` seconds, whatever the replies say."""
+class FixedIntervalScheduler(PollScheduler):
+    """Polls every ``interval`` seconds, whatever the replies say, with no budget."""
 
-    def __init__(self, interval: float) -> None:
-        """Poll every ``interval`` seconds."""
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        account: str,
+        wifi_sn: str,
+        poll: Callable[[], None],
+        *,
+        interval: float,
+    ) -> None:
+        """Poll every ``interval`` seconds (what ``update_interval`` does)."""
+        del account, wifi_sn
         self.interval = interval
-        self._last_poll: float | None = None
+        self._timer = PollTimer(hass, poll)
 
     @property
     def cadence(self) -> float:
-        """Return the upload period (the documented one; nothing is learned)."""
+        """Return the documented upload period (nothing is learned)."""
         return UPLOAD_INTERVAL
 
-    def observe_record(
-        self, now: float, upload_ts: float | None, *, asleep: bool
-    ) -> None:
-        """Note a poll."""
-        del upload_ts, asleep
-        self._last_poll = now
+    async def async_wait_first_turn(self) -> None:
+        """Call at once: no budget."""
 
-    def observe_error(self, now: float, *, rate_limited: bool = False) -> None:
-        """Note a failed poll (the next one comes at the usual interval)."""
-        del rate_limited
-        self._last_poll = now
+    def claim_call(self) -> bool:
+        """Allow every call: no budget."""
+        return True
 
-    def next_poll(self, now: float) -> float:
-        """Return the next poll: an interval after the last one."""
-        return now if self._last_poll is None else self._last_poll + self.interval
+    def observe_reply(self, now: float, facts: ReplyFacts) -> None:
+        """Poll again an interval later."""
+        self._timer.arm(self._next_poll(now, facts))
 
-    def set_daylight_hint(
-        self,
-        next_sunrise_ts: float | None,
-        is_daylight: bool,
-        next_sunset_ts: float | None = None,
-    ) -> None:
-        """Ignore the sun."""
-
-    def set_thrifty(self, thrifty: bool) -> None:
-        """Ignore the budget's pressure."""
-
-    def staleness_priority(self, now: float) -> float:
-        """Return no priority (the pass-through budget has no queue)."""
-        del now
-        return 0.0
-
-
-class AfterUploadPolicy(FixedIntervalPolicy):
-    """Polls ``delay`` seconds after the expected upload, then every ``retry`` s.
-
-    The expected upload is the last record's ``uploadTime`` (as Home Assistant's zone
-    reads it) plus the documented 300 s.
-    """
-
-    def __init__(self, delay: float, retry: float = 60.0) -> None:
-        """Poll ``delay`` s after the expected upload, then every ``retry`` s."""
-        super().__init__(retry)
-        self.delay = delay
-        self._last_upload: float | None = None
-        self._aim: float | None = None
-
-    def observe_record(
-        self, now: float, upload_ts: float | None, *, asleep: bool
-    ) -> None:
-        """Aim after the next expected upload when the record is new."""
-        super().observe_record(now, upload_ts, asleep=asleep)
-        if upload_ts is not None and upload_ts != self._last_upload:
-            self._last_upload = upload_ts
-            self._aim = upload_ts + UPLOAD_INTERVAL + self.delay
+    def observe_failure(
+        self, now: float, failure: Failure, retry_after: float | None
+    ) -> float | None:
+        """Poll again an interval later (never after a refused token)."""
+        del retry_after
+        if failure is Failure.AUTH:
+            self._timer.cancel()
         else:
-            self._aim = None
+            self._timer.arm(now + self.interval)
+        return None
 
-    def observe_error(self, now: float, *, rate_limited: bool = False) -> None:
-        """Retry at the usual interval."""
-        super().observe_error(now, rate_limited=rate_limited)
-        self._aim = None
+    def stop(self) -> None:
+        """Stop the timer."""
+        self._timer.stop()
 
-    def next_poll(self, now: float) -> float:
-        """Return the aim after a new record (if still ahead), else the retry."""
-        if self._last_poll is None:
-            return now
-        if self._aim is not None and self._aim > self._last_poll:
-            return self._aim
-        return self._last_poll + self.interval
-
-
-class PassThroughBudget:
-    """A budget that allows every call at once: no spacing, no limits, no pauses."""
-
-    under_pressure = False
-    paused_until = 0.0
-    consecutive_rate_limits = 0
-    rate_limit_persists = False
-
-    def __init__(self, **_: Any) -> None:
-        """Track the inverters only (the coordinator frees the budget with them)."""
-        self._inverters: set[str] = set()
-
-    def add_inverter(self, inverter_id: str) -> None:
-        """Register an inverter."""
-        self._inverters.add(inverter_id)
-
-    def remove_inverter(self, inverter_id: str) -> None:
-        """Forget an inverter."""
-        self._inverters.discard(inverter_id)
-
-    @property
-    def inverter_count(self) -> int:
-        """Return how many inverters use the token."""
-        return len(self._inverters)
-
-    def reserve(
-        self, now: float, inverter_id: str, wanted: float, priority: float
-    ) -> float:
-        """Allow the call when it is wanted."""
-        del inverter_id, priority
-        return max(wanted, now)
-
-    def record_call(self, at: float, inverter_id: str | None = None) -> None:
-        """Count nothing."""
-
-    def release(self, inverter_id: str) -> None:
-        """Hold nothing."""
-
-    def on_rate_limited(self, now: float) -> float:
-        """Do not pause."""
-        return now
-
-    def on_success(self) -> None:
-        """Nothing to reset."""
-
-    def recent_calls(self, now: float) -> list[float]:
-        """Remember nothing."""
-        del now
-        return []
-
-    def usage(self, now: float) -> dict[str, float | int | bool]:
-        """Count nothing."""
-        del now
+    def diagnostics(self) -> dict[str, Any]:
+        """Return nothing: nothing is learned."""
         return {}
 
+    def _next_poll(self, now: float, facts: ReplyFacts) -> float:
+        del facts
+        return now + self.interval
 
-BASELINES: dict[str, Any] = {
-    "fixed_60": functools.partial(FixedIntervalPolicy, 60.0),
-    "fixed_120": functools.partial(FixedIntervalPolicy, 120.0),
-    "fixed_300": functools.partial(FixedIntervalPolicy, 300.0),
-    "after_upload_30": functools.partial(AfterUploadPolicy, 30.0),
+
+class AfterUploadScheduler(FixedIntervalScheduler):
+    """Polls ``delay`` seconds after the expected upload, then every ``interval`` s.
+
+    The expected upload is the last record's upload instant plus the documented
+    300 s.
+    """
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        account: str,
+        wifi_sn: str,
+        poll: Callable[[], None],
+        *,
+        delay: float,
+        interval: float = 60.0,
+    ) -> None:
+        """Poll ``delay`` s after the expected upload, then every ``interval`` s."""
+        super().__init__(hass, account, wifi_sn, poll, interval=interval)
+        self.delay = delay
+        self._last_upload: float | None = None
+
+    def _next_poll(self, now: float, facts: ReplyFacts) -> float:
+        """Aim after the next expected upload when the record is new."""
+        if facts.upload_ts is not None and facts.upload_ts != self._last_upload:
+            self._last_upload = facts.upload_ts
+            aim = facts.upload_ts + UPLOAD_INTERVAL + self.delay
+            if aim > now:
+                return aim
+        return now + self.interval
+
+
+BASELINES: dict[str, Callable[..., PollScheduler]] = {
+    "fixed_60": functools.partial(FixedIntervalScheduler, interval=60.0),
+    "fixed_120": functools.partial(FixedIntervalScheduler, interval=120.0),
+    "fixed_300": functools.partial(FixedIntervalScheduler, interval=300.0),
+    "after_upload_30": functools.partial(AfterUploadScheduler, delay=30.0),
 }
 
 
@@ -361,9 +310,7 @@ async def test_polling(
     random.seed(seed)
     await locate_at_plant(hass)
     if policy in BASELINES:
-        monkeypatch.setattr(coordinator_module, "UploadPolicy", BASELINES[policy])
-        # Budgets are made where the call history starts them.
-        monkeypatch.setattr(call_history_module, "TokenBudget", PassThroughBudget)
+        monkeypatch.setattr(coordinator_module, "AdaptiveScheduler", BASELINES[policy])
     cloud = SunvecCloud(clock=dt_util.utcnow, seed=seed)
     serials = [f"SVBENCH{index:03d}" for index in range(inverters)]
     for index, wifi_sn in enumerate(serials):
@@ -377,12 +324,12 @@ async def test_polling(
     shown: dict[str, list[tuple[float, float]]] = defaultdict(list)
     _listen_to_last_upload(hass, shown)
     async with integration_running(hass, freezer, monkeypatch, cloud, serials) as clock:
-        # The baselines must run without the real budget (as in the field).
-        budgets = hass.data[call_history_module.DATA_CALL_HISTORY].budgets.values()
-        assert all(
-            isinstance(budget, PassThroughBudget) == (policy in BASELINES)
-            for budget in budgets
-        ), f"{policy} runs with the wrong call budget"
+        # The baselines run without a call budget (as in the field), the
+        # integration with its own.
+        budgets = hass.data[DATA_BUDGETS].budgets
+        assert bool(budgets) == (policy not in BASELINES), (
+            f"{policy} runs with the wrong call budget"
+        )
         await clock.run_until(window_end)
 
     name = f"{policy}-{inverters}"

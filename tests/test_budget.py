@@ -94,7 +94,7 @@ def test_first_polls_of_inverters_that_start_together_are_spread() -> None:
     assert len(set(planned)) == 50
     assert min(b - a for a, b in pairwise(sorted(planned))) >= 6.0
     assert max_per_window(planned, 60.0 + budget_module.MINUTE_MARGIN) <= 9
-    assert budget.inverter_count == 50
+    assert len(budget.inverters) == 50
 
 
 def test_fair_sharing_when_demand_exceeds_supply() -> None:
@@ -160,7 +160,7 @@ def test_rate_limit_pauses_escalate_and_reset() -> None:
     assert budget.paused_until == 0.0
     pauses = []
     for count in range(1, 6):
-        until = budget.on_rate_limited(1000.0 * count)
+        until = budget.pause_for_rate_limit(1000.0 * count)
         pauses.append(until - 1000.0 * count)
         assert budget.consecutive_rate_limits == count
         assert budget.paused_until == until
@@ -168,32 +168,33 @@ def test_rate_limit_pauses_escalate_and_reset() -> None:
     assert budget.rate_limit_persists
     # Nothing is planned during the pause.
     assert budget.reserve(5000.0, "a", 5000.0, 0.0) == 5000.0 + 3600.0
-    budget.on_success()
+    budget.reset_rate_limit_escalation()
     assert budget.consecutive_rate_limits == 0
     assert not budget.rate_limit_persists
-    assert budget.on_rate_limited(10000.0) == 10060.0
+    assert budget.pause_for_rate_limit(10000.0) == 10060.0
 
 
 def test_a_long_pause_alone_persists() -> None:
     budget = TokenBudget()
-    budget.on_rate_limited(0.0)
-    budget.on_success()
-    budget.on_rate_limited(100.0)
+    budget.pause_for_rate_limit(0.0)
+    budget.reset_rate_limit_escalation()
+    budget.pause_for_rate_limit(100.0)
     assert not budget.rate_limit_persists
 
 
-def test_add_and_remove_inverters() -> None:
+def test_a_removed_inverter_frees_its_turn() -> None:
+    """An inverter that leaves (its entry unloads) takes no turn from the others."""
     budget = TokenBudget()
-    budget.add_inverter("a")
-    budget.add_inverter("b")
-    budget.add_inverter("a")
-    assert budget.inverter_count == 2
-    budget.reserve(0.0, "a", 0.0, 0.0)
+    for inverter in ("a", "b", "a"):
+        budget.add_inverter(inverter)
+    assert budget.inverters == {"a", "b"}
+    budget.record_call(0.0)
+    first = budget.reserve(0.0, "a", 0.0, 10.0)
+    assert budget.reserve(0.0, "b", 0.0, 0.0) > first
     budget.remove_inverter("a")
-    assert budget.usage(0.0)["pending_requests"] == 0
-    budget.remove_inverter("b")
-    budget.remove_inverter("b")
-    assert budget.inverter_count == 0
+    budget.remove_inverter("a")
+    assert budget.reserve(0.0, "b", 0.0, 0.0) == first
+    assert budget.inverters == {"b"}
 
 
 def test_pressure_when_calls_come_late() -> None:

@@ -93,8 +93,8 @@ async def test_title_falls_back_to_registration_number(
         (SunvecParameterError("bad", 1002), {CONF_WIFI_SN: "invalid_input"}),
         (SunvecRateLimitError("threshold", 104), {"base": "rate_limited"}),
         (SunvecConnectionError("down"), {"base": "cannot_connect"}),
-        (SunvecMalformedReplyError("odd"), {"base": "unknown"}),
-        (SunvecApiError("new", 4242), {"base": "unknown"}),
+        (SunvecMalformedReplyError("odd"), {"base": "api_error"}),
+        (SunvecApiError("new", 4242), {"base": "api_error"}),
         (RuntimeError("boom"), {"base": "unknown"}),
     ],
 )

@@ -29,13 +29,13 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.sunvec import polling
 from custom_components.sunvec.api import SunvecRateLimitError, normalize_api_address
-from custom_components.sunvec.call_history import (
-    DATA_CALL_HISTORY,
+from custom_components.sunvec.budget_registry import (
+    DATA_BUDGETS,
     SAVE_DELAY,
     STORAGE_KEY,
+    account_key as make_account_key,
 )
 from custom_components.sunvec.const import CONF_API_ADDRESS, CONF_WIFI_SN, DOMAIN
-from custom_components.sunvec.coordinator import budget_key
 from sunvec_simulator import DEMO_TOKEN, InverterKind, SunvecCloud
 
 from .conftest import EXAMPLE_NOW, TOKEN, example_record, simulated_entry
@@ -114,36 +114,70 @@ async def test_entries_of_one_token_share_a_budget(
     assert len(calls) == 5
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(calls)]
     assert min(gaps) >= 6
-    budgets = hass.data[DATA_CALL_HISTORY].budgets
+    budgets = hass.data[DATA_BUDGETS].budgets
     assert len(budgets) == 1
-    assert next(iter(budgets.values())).inverter_count == 5
+    assert len(next(iter(budgets.values())).inverters) == 5
 
     assert await hass.config_entries.async_reload(entries[0].entry_id)
-    assert next(iter(budgets.values())).inverter_count == 5
+    assert len(next(iter(budgets.values())).inverters) == 5
     for entry in entries:
         assert await hass.config_entries.async_unload(entry.entry_id)
     assert budgets == {}
 
 
-@pytest.mark.usefixtures("init_integration")
-async def test_manual_refresh_polls_within_the_budget(
+async def test_manual_refreshes_poll_within_the_budget(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     mock_get_realtime: AsyncMock,
+    mock_config_entry: MockConfigEntry,
 ) -> None:
-    """The update_entity action polls at once, but not past the token's limit."""
+    """update_entity polls at once, but never past the account's limit.
+
+    Home Assistant lets one entity refresh its coordinator every 10 s at most; five
+    inverters of one account asked every 2 s would make 30 calls a minute.
+    """
+    freezer.move_to(EXAMPLE_NOW)
+    entries = [
+        mock_config_entry,
+        *(sibling(mock_config_entry, f"SUT{n}") for n in range(4)),
+    ]
+    calls: list[float] = []
+
+    async def record_call(*_: object) -> object:
+        calls.append(dt_util.utcnow().timestamp())
+        return example_record()
+
+    mock_get_realtime.side_effect = record_call
+    for entry in entries:
+        entry.add_to_hass(hass)
     assert await async_setup_component(hass, "homeassistant", {})
+    setup = hass.async_create_task(async_setup_component(hass, DOMAIN, {}))
+    for _ in range(60):
+        freezer.tick(1)
+        async_fire_time_changed(hass)
+        for _ in range(20):
+            await asyncio.sleep(0)
+    assert await setup
     await hass.async_block_till_done()
-    target = {"entity_id": "sensor.sunvec_h34a00016008_ac_power"}
-    for second in range(1, 30):
-        freezer.move_to(
-            dt_util.parse_datetime(EXAMPLE_NOW) + timedelta(seconds=7 * second)
-        )
+    calls.clear()
+    targets = {
+        "entity_id": [
+            entity_id(hass, entry.data[CONF_WIFI_SN], "ac_power") for entry in entries
+        ]
+    }
+    start = dt_util.utcnow()
+    for tick in range(1, 91):
+        freezer.move_to(start + timedelta(seconds=2 * tick))
+        async_fire_time_changed(hass)
         await hass.services.async_call(
-            "homeassistant", "update_entity", target, blocking=True
+            "homeassistant", "update_entity", targets, blocking=True
         )
-    # 29 requests over 203 s: the budget lets through at most 9 a minute.
-    assert 1 + 9 <= mock_get_realtime.await_count <= 1 + 9 * 4
+    await hass.async_block_till_done()
+    # Spaced as the budget spaces them, never more than 9 in a minute (plus the
+    # budget's margin for time in flight), and as many as that allows.
+    assert min(b - a for a, b in itertools.pairwise(calls)) >= 6.0
+    assert max(sum(1 for t in calls if at - 63.0 < t <= at) for at in calls) <= 9
+    assert len(calls) >= 24
 
 
 @pytest.mark.usefixtures("init_integration")
@@ -184,7 +218,7 @@ async def test_rate_limit_pauses_and_raises_a_repair_issue(
 
 def account_key(entry: MockConfigEntry) -> str:
     """Return the budget key of an entry's account, as the coordinator makes it."""
-    return budget_key(
+    return make_account_key(
         normalize_api_address(entry.data[CONF_API_ADDRESS]), entry.data[CONF_TOKEN]
     )
 
@@ -212,7 +246,7 @@ async def test_the_day_s_calls_survive_a_reload_and_a_restart(
     # A reload frees the budget with the entry and starts it again with its calls.
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
-    budget = hass.data[DATA_CALL_HISTORY].budgets[key]
+    budget = hass.data[DATA_BUDGETS].budgets[key]
     now = dt_util.utcnow().timestamp()
     assert len(budget.recent_calls(now)) == made + 1
 
@@ -220,11 +254,11 @@ async def test_the_day_s_calls_survive_a_reload_and_a_restart(
     assert await hass.config_entries.async_unload(entry.entry_id)
     hass.bus.async_fire(EVENT_HOMEASSISTANT_FINAL_WRITE)
     await hass.async_block_till_done()
-    hass.data.pop(DATA_CALL_HISTORY)
+    hass.data.pop(DATA_BUDGETS)
     freezer.tick(7)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    budget = hass.data[DATA_CALL_HISTORY].budgets[key]
+    budget = hass.data[DATA_BUDGETS].budgets[key]
     assert len(budget.recent_calls(now + 7)) == made + 2
 
 

@@ -45,12 +45,18 @@ async def run_until(
 async def settle(hass: HomeAssistant) -> None:
     """Let polls in flight finish their loopback I/O.
 
-    A poll waiting for a timer (a cloud that hangs until the client's timeout) cannot
-    finish in frozen time; it is left to the next step instead of waited for forever.
+    The coordinators poll in background tasks named after them ("sunvec <title>
+    poll"). A poll waiting for a timer (a cloud that hangs until the client's
+    timeout) cannot finish in frozen time; it is left to the next step instead of
+    waited for forever.
     """
     await hass.async_block_till_done()
     for _ in range(2000):
-        if all(task.done() for task in hass._background_tasks):
+        if not [
+            task
+            for task in asyncio.all_tasks()
+            if task.get_name().startswith(f"{DOMAIN} ") and not task.done()
+        ]:
             break
         await asyncio.sleep(0)
     await hass.async_block_till_done()

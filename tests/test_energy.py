@@ -9,7 +9,6 @@ import math
 import pytest
 
 from custom_components.sunvec.energy import (
-    DEFAULT_MAX_GAP,
     PowerIntegrator,
     PowerPart,
     segment_energy_ws,
@@ -24,13 +23,13 @@ def _at(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
 
-def test_default_max_gap_is_three_uploads() -> None:
-    assert timedelta(seconds=900) == DEFAULT_MAX_GAP
+def test_a_fresh_integrator_counts_positive_power_from_zero() -> None:
     integrator = PowerIntegrator()
-    assert integrator.part is PowerPart.POSITIVE
     assert integrator.total == 0.0
-    assert integrator.last_time is None
-    assert integrator.last_power is None
+    integrator.add(_at(0), -1200.0)
+    assert integrator.add(_at(5), -1200.0) == 0.0
+    # -1200 W to +1200 W: only the half after the zero crossing counts.
+    assert integrator.add(_at(10), 1200.0) == pytest.approx(1200 / 2 * 150 / 3.6e6)
 
 
 def test_constant_power_for_an_hour_is_exact() -> None:
@@ -51,8 +50,8 @@ def test_linear_ramp_is_exact() -> None:
 def test_first_sample_adds_nothing() -> None:
     integrator = PowerIntegrator()
     assert integrator.add(T0, 5000.0) == 0.0
-    assert integrator.last_time == T0
-    assert integrator.last_power == 5000.0
+    # It is the start of the next interval.
+    assert integrator.add(_at(5), 5000.0) == pytest.approx(5000 * 300 / 3.6e6)
 
 
 def test_record_seen_twice_adds_nothing() -> None:
@@ -62,7 +61,6 @@ def test_record_seen_twice_adds_nothing() -> None:
     assert first == pytest.approx(0.1)
     assert integrator.add(_at(5), 1200.0) == first
     assert integrator.add(_at(5), 99999.0) == first  # same upload: ignored
-    assert integrator.last_power == 1200.0
     assert integrator.add(_at(10), 1200.0) == pytest.approx(0.2)
 
 
@@ -71,7 +69,6 @@ def test_earlier_sample_adds_nothing() -> None:
     integrator.add(_at(10), 1200.0)
     integrator.add(_at(15), 1200.0)
     assert integrator.add(_at(0), 1200.0) == pytest.approx(0.1)
-    assert integrator.last_time == _at(15)
     assert integrator.add(_at(20), 1200.0) == pytest.approx(0.2)
 
 
@@ -94,14 +91,13 @@ def test_missing_value_adds_nothing_for_both_intervals() -> None:
     integrator.add(_at(0), 1200.0)
     integrator.add(_at(5), 1200.0)
     assert integrator.add(_at(10), None) == pytest.approx(0.1)
-    assert integrator.last_power is None
     assert integrator.add(_at(15), 1200.0) == pytest.approx(0.1)
     assert integrator.add(_at(20), 1200.0) == pytest.approx(0.2)
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 def test_non_finite_value_is_missing(bad: float) -> None:
-    integrator = PowerIntegrator(PowerPart.ALL)
+    integrator = PowerIntegrator(PowerPart.POSITIVE)
     integrator.add(_at(0), 1200.0)
     assert integrator.add(_at(5), bad) == 0.0
     assert integrator.add(_at(10), 1200.0) == 0.0
@@ -111,11 +107,7 @@ def test_non_finite_value_is_missing(bad: float) -> None:
 def test_sign_change_split_exactly() -> None:
     # +1000 W to -1000 W over 10 minutes: zero crossing after 5 minutes.
     half = 1000 / 2 * 300 / 3_600_000
-    for part, expected in [
-        (PowerPart.POSITIVE, half),
-        (PowerPart.NEGATIVE, half),
-        (PowerPart.ALL, 2 * half),
-    ]:
+    for part, expected in [(PowerPart.POSITIVE, half), (PowerPart.NEGATIVE, half)]:
         integrator = PowerIntegrator(part)
         integrator.add(_at(0), 1000.0)
         assert integrator.add(_at(10), -1000.0) == pytest.approx(expected, rel=1e-12)
@@ -206,9 +198,11 @@ def test_restore_sanitises(
     integrator = PowerIntegrator()
     integrator.add(_at(-5), 100.0)
     integrator.restore(total, last_time, last_power)
-    assert integrator.total == 0.0
-    assert integrator.last_time == last_time
-    assert integrator.last_power == expected_power
+    assert integrator.as_dict() == {
+        "total_kwh": 0.0,
+        "last_time": None if last_time is None else last_time.isoformat(),
+        "last_power_w": expected_power,
+    }
 
 
 def test_as_dict_round_trip_through_json() -> None:
@@ -222,9 +216,8 @@ def test_as_dict_round_trip_through_json() -> None:
         "last_power_w": -1200.0,
     }
     restored = PowerIntegrator.from_dict(data, part=PowerPart.NEGATIVE)
-    assert restored.part is PowerPart.NEGATIVE
     assert restored.total == integrator.total
-    assert restored.last_time == _at(5)
+    # Continues from the stored sample, with the negative part.
     assert restored.add(_at(10), -1200.0) == pytest.approx(0.2)
 
 
@@ -248,8 +241,8 @@ def test_as_dict_fresh() -> None:
 def test_from_dict_bad_fields_dropped(data: dict[str, object]) -> None:
     integrator = PowerIntegrator.from_dict(data, max_gap=timedelta(minutes=10))
     assert integrator.total in {0.0, 3.0}
-    assert integrator.last_time is None
-    assert integrator.last_power is None
+    assert integrator.as_dict()["last_time"] is None
+    assert integrator.as_dict()["last_power_w"] is None
     assert integrator.add(_at(0), 100.0) == integrator.total
 
 

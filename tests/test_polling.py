@@ -748,7 +748,7 @@ def fleet(
             upload = clouds[i].poll(now)
             assert upload is not None
             policy.observe_record(now, upload.upload_ts, asleep=upload.asleep)
-            budget.on_success()
+            budget.reset_rate_limit_escalation()
             at = budget.reserve(
                 now, ids[i], policy.next_poll(now), policy.staleness_priority(now)
             )

@@ -23,6 +23,7 @@ import pytest
 
 from custom_components.sunvec.binary_sensor import BINARY_SENSORS
 from custom_components.sunvec.const import DOMAIN
+from custom_components.sunvec.errors import MEANINGS, OTHER
 from custom_components.sunvec.sensor import SENSORS
 
 ROOT = Path(__file__).parent.parent
@@ -50,6 +51,9 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 EN = _load(TRANSLATIONS / "en.json")
+# The translation keys of every client error (errors.py), raised or shown as
+# ``translation_key=meaning.key``.
+ERROR_KEYS = sorted({meaning.key for _, meaning in MEANINGS} | {OTHER.key})
 
 
 def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -116,26 +120,48 @@ def translated_call_problems(
     problems: list[str] = []
     for where, call in calls:
         key_node = _keyword(call, "translation_key")
-        if not (isinstance(key_node, ast.Constant) and isinstance(key_node.value, str)):
-            problems.append(f"{where}: translation_key is not a string literal")
-            continue
-        entry = EN.get(section, {}).get(key_node.value, {})
-        if missing := [text for text in texts if text not in entry]:
-            problems.append(f"{where}: no {section}.{key_node.value}.{missing[0]}")
-            continue
-        wanted = {name for text in texts for name in PLACEHOLDER.findall(entry[text])}
         given_node = _keyword(call, "translation_placeholders")
         given = (
             {str(key.value) for key in given_node.keys if isinstance(key, ast.Constant)}
             if isinstance(given_node, ast.Dict)
             else set()
         )
-        if wanted != given:
-            problems.append(
-                f"{where}: {section}.{key_node.value} is given placeholders "
-                f"{sorted(given)}, en.json uses {sorted(wanted)}"
+        if isinstance(key_node, ast.Attribute) and key_node.attr == "key":
+            # An error's meaning: one call raises every key of errors.py, each
+            # using some of the placeholders given.
+            for key in ERROR_KEYS:
+                problems += _entry_problems(
+                    where, section, key, texts, given, exact=False
+                )
+        elif isinstance(key_node, ast.Constant) and isinstance(key_node.value, str):
+            problems += _entry_problems(
+                where, section, key_node.value, texts, given, exact=True
             )
+        else:
+            problems.append(f"{where}: translation_key is not a string literal")
     return problems
+
+
+def _entry_problems(
+    where: str,
+    section: str,
+    key: str,
+    texts: tuple[str, ...],
+    given: set[str],
+    *,
+    exact: bool,
+) -> list[str]:
+    entry = EN.get(section, {}).get(key, {})
+    if missing := [text for text in texts if text not in entry]:
+        return [f"{where}: no {section}.{key}.{missing[0]}"]
+    wanted = {name for text in texts for name in PLACEHOLDER.findall(entry[text])}
+    if wanted == given or (not exact and wanted <= given):
+        return []
+    problem = (
+        f"{where}: {section}.{key} is given placeholders "
+        f"{sorted(given)}, en.json uses {sorted(wanted)}"
+    )
+    return [problem]
 
 
 # Every language has en.json's keys and placeholders, no more.
@@ -224,6 +250,8 @@ def test_config_flow_strings_exist() -> None:
 
     errors = {*ERROR_DICT.findall(source), *ERROR_ASSIGNMENT.findall(source)}
     assert errors, "no config flow error found; is the search broken?"
+    if "meaning.key" in source:
+        errors |= set(ERROR_KEYS)
     reasons = set(ABORT_REASON.findall(source))
     # Aborts that Home Assistant's helpers raise with their default reason.
     if "_abort_if_unique_id_configured(" in source:

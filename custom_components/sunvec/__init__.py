@@ -5,7 +5,7 @@ from __future__ import annotations
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 
-from .call_history import async_get_call_history
+from .budget_registry import async_get_budget_registry
 from .coordinator import SunvecConfigEntry, SunvecCoordinator
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
@@ -13,7 +13,7 @@ PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
 
 async def async_setup_entry(hass: HomeAssistant, entry: SunvecConfigEntry) -> bool:
     """Set up one inverter from a config entry."""
-    await async_get_call_history(hass)
+    await async_get_budget_registry(hass)
     coordinator = SunvecCoordinator(hass, entry)
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator

@@ -14,7 +14,7 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import SunvecConfigEntry, SunvecCoordinator
+from .coordinator import SunvecConfigEntry, SunvecData
 from .entity import SunvecEntity
 from .models import FAULT_STATUSES, BatteryStatus
 
@@ -25,11 +25,11 @@ PARALLEL_UPDATES = 0
 class SunvecBinarySensorEntityDescription(BinarySensorEntityDescription):
     """Describes a Sunvec binary sensor."""
 
-    is_on_fn: Callable[[SunvecCoordinator], bool | None]
+    is_on_fn: Callable[[SunvecData], bool | None]
 
 
-def _has_problem(coordinator: SunvecCoordinator) -> bool | None:
-    record = coordinator.data.record
+def _has_problem(data: SunvecData) -> bool | None:
+    record = data.record
     if record.inverter_status is None and record.battery_status is None:
         return None
     return (
@@ -49,7 +49,7 @@ BINARY_SENSORS: tuple[SunvecBinarySensorEntityDescription, ...] = (
         translation_key="uploading",
         device_class=BinarySensorDeviceClass.CONNECTIVITY,
         entity_category=EntityCategory.DIAGNOSTIC,
-        is_on_fn=lambda coordinator: coordinator.uploading,
+        is_on_fn=lambda data: not data.stale,
     ),
 )
 
@@ -75,4 +75,4 @@ class SunvecBinarySensorEntity(SunvecEntity, BinarySensorEntity):
     @property
     def is_on(self) -> bool | None:
         """Return the state from the last record."""
-        return self.entity_description.is_on_fn(self.coordinator)
+        return self.entity_description.is_on_fn(self.coordinator.data)

@@ -120,9 +120,9 @@ class TokenBudget:
         self.release(inverter_id)
 
     @property
-    def inverter_count(self) -> int:
-        """Return how many inverters use this token; at 0 the budget can go."""
-        return len(self._inverters)
+    def inverters(self) -> frozenset[str]:
+        """Return the inverters that use this token; when none is left it can go."""
+        return frozenset(self._inverters)
 
     # --- Requests ---------------------------------------------------------------------
 
@@ -185,7 +185,7 @@ class TokenBudget:
 
     # --- Rate-limit replies ---------------------------------------------------------
 
-    def on_rate_limited(self, now: float) -> float:
+    def pause_for_rate_limit(self, now: float) -> float:
         """Pause the whole token after a rate-limit reply; return until when."""
         pause = RATE_LIMIT_PAUSES[min(self._rate_limits, len(RATE_LIMIT_PAUSES) - 1)]
         self._rate_limits += 1
@@ -193,8 +193,8 @@ class TokenBudget:
         self._paused_until = max(self._paused_until, now + pause)
         return self._paused_until
 
-    def on_success(self) -> None:
-        """Note a reply that was not a rate-limit one: the escalation starts over."""
+    def reset_rate_limit_escalation(self) -> None:
+        """Note a reply that was not a rate-limit one: the next pause is short again."""
         self._rate_limits = 0
         self._last_pause = 0.0
 

@@ -18,19 +18,9 @@ from homeassistant.helpers.selector import (
 )
 import voluptuous as vol
 
-from .api import (
-    SunvecAuthenticationError,
-    SunvecClient,
-    SunvecConnectionError,
-    SunvecDeviceNotAuthorizedError,
-    SunvecError,
-    SunvecNotFoundError,
-    SunvecParameterError,
-    SunvecRateLimitError,
-    normalize_api_address,
-    normalize_wifi_sn,
-)
+from .api import SunvecClient, SunvecError, normalize_api_address, normalize_wifi_sn
 from .const import CONF_ACCOUNT, CONF_API_ADDRESS, CONF_WIFI_SN, DOMAIN, LOGGER
+from .errors import meaning_of
 from .models import RealtimeData
 
 _TEXT = TextSelector()
@@ -230,21 +220,10 @@ class SunvecConfigFlow(ConfigFlow, domain=DOMAIN):
             return None, {CONF_API_ADDRESS: "invalid_api_address"}
         try:
             return await client.get_realtime(wifi_sn), {}
-        except SunvecAuthenticationError:
-            return None, {CONF_TOKEN: "invalid_auth"}
-        except SunvecDeviceNotAuthorizedError:
-            return None, {CONF_WIFI_SN: "device_not_authorized"}
-        except SunvecNotFoundError:
-            return None, {CONF_WIFI_SN: "not_found"}
-        except SunvecParameterError:
-            return None, {CONF_WIFI_SN: "invalid_input"}
-        except SunvecRateLimitError:
-            return None, {"base": "rate_limited"}
-        except SunvecConnectionError:
-            return None, {"base": "cannot_connect"}
         except SunvecError as err:
-            LOGGER.warning("The Sunvec cloud gave an unexpected answer: %s", err)
-            return None, {"base": "unknown"}
+            LOGGER.info("The Sunvec cloud refused the check: %s", err)
+            meaning = meaning_of(err)
+            return None, {meaning.field: meaning.key}
         except Exception:  # noqa: BLE001 - any failure must still give the form back
             LOGGER.exception("Unexpected error while checking the Sunvec account")
             return None, {"base": "unknown"}

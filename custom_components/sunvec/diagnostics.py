@@ -8,7 +8,6 @@ from typing import Any
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_TOKEN
 from homeassistant.core import HomeAssistant
-from homeassistant.util import dt as dt_util
 
 from .const import CONF_WIFI_SN
 from .coordinator import SunvecConfigEntry
@@ -30,15 +29,23 @@ async def async_get_config_entry_diagnostics(
             "minor_version": entry.minor_version,
         },
         "last_update_success": coordinator.last_update_success,
-        "polling": coordinator.policy.diagnostics(),
-        "budget": coordinator.budget.usage(dt_util.utcnow().timestamp())
-        | {"inverters": coordinator.budget.inverter_count},
+        "scheduling": coordinator.scheduler.diagnostics(),
         "clock_offset_s": coordinator.clock.offset.total_seconds(),
         "last_reply": None
         if data is None
         else {
             "record": async_redact_data(asdict(data.record), TO_REDACT_RECORD),
-            "upload_time": data.upload_time,
+            "upload": None
+            if data.upload is None
+            else {
+                "instant": data.upload.instant,
+                "timestamp": data.upload.timestamp,
+                "plant_day": data.upload.plant_day.isoformat(),
+            },
             "received_at": data.received_at,
+            "as_of": data.as_of,
+            "stale": data.stale,
+            "asleep": data.asleep,
+            "plant_today": data.plant_today.isoformat(),
         },
     }

@@ -18,10 +18,9 @@ from enum import StrEnum
 import math
 from typing import Final
 
-UPLOAD_CADENCE_S: Final = 300
-"""The inverter's usual upload period in seconds (field reports)."""
+from .const import UPLOAD_PERIOD
 
-DEFAULT_MAX_GAP: Final = timedelta(seconds=3 * UPLOAD_CADENCE_S)
+DEFAULT_MAX_GAP: Final = timedelta(seconds=3 * UPLOAD_PERIOD)
 """Longest interval between two uploads that is integrated.
 
 Two missed uploads in a row are still bridged (power rarely changes shape in 15
@@ -40,8 +39,6 @@ class PowerPart(StrEnum):
     """Only power above 0 (PV, battery charging: ``batPower`` > 0)."""
     NEGATIVE = "negative"
     """Only power below 0, counted as positive energy (battery discharging)."""
-    ALL = "all"
-    """Both parts, each counted as positive energy (throughput, ∫|p|)."""
 
 
 def sum_known(values: Iterable[float | None]) -> float | None:
@@ -117,24 +114,9 @@ class PowerIntegrator:
         self._last_power: float | None = None
 
     @property
-    def part(self) -> PowerPart:
-        """The part of the power that is integrated."""
-        return self._part
-
-    @property
     def total(self) -> float:
         """Energy so far, in kWh."""
         return self._total
-
-    @property
-    def last_time(self) -> datetime | None:
-        """Upload time of the latest sample taken."""
-        return self._last_time
-
-    @property
-    def last_power(self) -> float | None:
-        """Power of the latest sample taken (W), ``None`` if it was missing."""
-        return self._last_power
 
     def add(self, sample_time: datetime, power_w: float | None) -> float:
         """Take one upload's power reading.
@@ -157,12 +139,7 @@ class PowerIntegrator:
         ):
             seconds = (sample_time - self._last_time).total_seconds()
             above, below = segment_energy_ws(self._last_power, power, seconds)
-            if self._part is PowerPart.POSITIVE:
-                energy = above
-            elif self._part is PowerPart.NEGATIVE:
-                energy = below
-            else:
-                energy = above + below
+            energy = above if self._part is PowerPart.POSITIVE else below
             self._total += max(energy, 0.0) / _WS_PER_KWH
         self._last_time = sample_time
         self._last_power = power

@@ -24,8 +24,8 @@ from .const import LOGGER
 from .coordinator import SunvecConfigEntry, SunvecCoordinator, SunvecData
 from .energy import PowerIntegrator, PowerPart, sum_known
 from .entity import SunvecEntity
+from .guards import DayTotalGuard, GuardStatus, LifetimeCounterGuard
 from .models import BatteryStatus, InverterStatus, RealtimeData
-from .quality import DayTotalGuard, GuardStatus, LifetimeCounterGuard
 
 PARALLEL_UPDATES = 0
 
@@ -53,6 +53,8 @@ class SunvecSensorEntityDescription(SensorEntityDescription):
 
     value_fn: Callable[[SunvecData], StateType | datetime]
     kind: ValueKind = ValueKind.LIVE
+    unknown_code_fn: Callable[[RealtimeData], str | None] | None = None
+    """The reported code that the value could not map to a state, if any."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,6 +182,9 @@ SENSORS: tuple[SunvecSensorEntityDescription, ...] = (
         options=[status.value for status in InverterStatus],
         value_fn=_record_value(lambda record: record.inverter_status),
         kind=ValueKind.STATUS,
+        unknown_code_fn=lambda record: (
+            record.inverter_status_code if record.inverter_status is None else None
+        ),
     ),
     SunvecSensorEntityDescription(
         key="inverter_status_code",
@@ -200,7 +205,7 @@ SENSORS: tuple[SunvecSensorEntityDescription, ...] = (
         translation_key="last_upload",
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda data: data.upload_time,
+        value_fn=lambda data: None if data.upload is None else data.upload.instant,
         kind=ValueKind.INFO,
     ),
     SunvecSensorEntityDescription(
@@ -313,6 +318,8 @@ class SunvecSensorEntity(SunvecEntity, RestoreSensor):
         self._lifetime = LifetimeCounterGuard()
         self._day_total = DayTotalGuard()
         self._last_guard_status: GuardStatus | None = None
+        self._last_reply: datetime | None = None
+        self._unknown_codes_logged: set[str] = set()
 
     async def async_added_to_hass(self) -> None:
         """Restore what the counters last showed, so a glitch after a restart is caught."""
@@ -347,40 +354,57 @@ class SunvecSensorEntity(SunvecEntity, RestoreSensor):
         if kind not in (ValueKind.LIVE, ValueKind.PRODUCTION, ValueKind.STATUS):
             return True
         data = self.coordinator.data
-        return self.coordinator.uploading or (
-            data.asleep and kind is not ValueKind.LIVE
-        )
+        return not data.stale or (data.asleep and kind is not ValueKind.LIVE)
 
     @callback
     def _handle_coordinator_update(self) -> None:
-        """Run the new record through the guards, then write the state."""
+        """Run a new reply's record through the guards, then write the state."""
         self._update_value()
         super()._handle_coordinator_update()
 
     def _update_value(self) -> None:
         data = self.coordinator.data
-        kind = self.entity_description.kind
-        reported = self.entity_description.value_fn(data)
+        description = self.entity_description
+        reported = description.value_fn(data)
+        if data.received_at != self._last_reply:
+            self._last_reply = data.received_at
+            self._take_reply(data, reported)
         value = reported
-        if kind is ValueKind.LIFETIME:
-            value = self._lifetime.update(
-                _as_float(reported), data.upload_time or data.received_at
-            )
-            self._log_guard(self._lifetime.status, reported, value)
-        elif kind is ValueKind.DAY_TOTAL:
-            if data.record.upload_time is not None:
-                kept = self._day_total.update(
-                    _as_float(reported), data.record.upload_time
-                )
-                self._log_guard(self._day_total.status, reported, kept)
-            value = self._day_total.value_for(self.coordinator.plant_today())
-        elif (
-            kind is ValueKind.PRODUCTION
-            and data.asleep
-            and not self.coordinator.uploading
-        ):
+        if description.kind is ValueKind.LIFETIME:
+            value = self._lifetime.last_good
+        elif description.kind is ValueKind.DAY_TOTAL:
+            value = self._day_total.value_for(data.plant_today)
+        elif description.kind is ValueKind.PRODUCTION and data.asleep and data.stale:
             value = 0
         self._attr_native_value = value
+
+    def _take_reply(self, data: SunvecData, reported: StateType | datetime) -> None:
+        """Feed a new reply to the sensor's guard; log what it holds back."""
+        kind = self.entity_description.kind
+        if kind is ValueKind.LIFETIME:
+            kept = self._lifetime.update(
+                _as_float(reported),
+                data.received_at if data.upload is None else data.upload.instant,
+            )
+            self._log_guard(self._lifetime.status, reported, kept)
+        elif kind is ValueKind.DAY_TOTAL and data.upload is not None:
+            kept = self._day_total.update(
+                _as_float(reported), data.upload.instant, data.upload.plant_day
+            )
+            self._log_guard(self._day_total.status, reported, kept)
+        unknown_fn = self.entity_description.unknown_code_fn
+        if (
+            unknown_fn is not None
+            and (code := unknown_fn(data.record)) is not None
+            and code not in self._unknown_codes_logged
+        ):
+            self._unknown_codes_logged.add(code)
+            LOGGER.warning(
+                "%s: the inverter reports code %s, which the Sunvec API documents "
+                "no state for; shown as unknown",
+                self.entity_id,
+                code,
+            )
 
     def _log_guard(
         self,
@@ -418,6 +442,7 @@ class SunvecEnergyIntegralSensor(SunvecEntity, RestoreSensor):
             not description.needs_battery or coordinator.data.record.has_battery
         )
         self._integrator = PowerIntegrator(description.part)
+        self._last_reply: datetime | None = None
 
     async def async_added_to_hass(self) -> None:
         """Continue from the stored total and last sample; never start over at 0."""
@@ -448,9 +473,10 @@ class SunvecEnergyIntegralSensor(SunvecEntity, RestoreSensor):
         if self.entity_description.needs_battery and not data.record.has_battery:
             self._attr_native_value = None
             return
-        if data.upload_time is not None:
+        if data.upload is not None and data.received_at != self._last_reply:
+            self._last_reply = data.received_at
             self._integrator.add(
-                data.upload_time, self.entity_description.power_fn(data.record)
+                data.upload.instant, self.entity_description.power_fn(data.record)
             )
         self._attr_native_value = self._integrator.total
 

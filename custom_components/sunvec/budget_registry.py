@@ -1,18 +1,19 @@
-"""The call budgets of the accounts in use, and their calls kept across restarts.
+"""The registry of the accounts' call budgets, with their calls kept across restarts.
 
 Every entry polled with the same API address and token joins one `TokenBudget`; the
 last one to leave frees it. The cloud counts a token's calls over a day whatever Home
 Assistant does in between, so a budget that starts after a restart, or after a reload
 that freed it, starts from the calls it remembers: the daily limit holds across both.
 
-The store holds, per budget key (a digest of API address and token, never the token),
-the UNIX times of the calls of the last 24 hours.
+The store holds, per account key (`account_key`: a digest of API address and token,
+never the token), the UNIX times of the calls of the last 24 hours.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+import hashlib
 import math
 from typing import Any
 
@@ -29,14 +30,19 @@ STORAGE_VERSION = 1
 # Calls are written at most this often (and when Home Assistant stops).
 SAVE_DELAY = 60.0
 
-DATA_CALL_HISTORY: HassKey[CallHistory] = HassKey(f"{DOMAIN}_call_history")
+DATA_BUDGETS: HassKey[BudgetRegistry] = HassKey(f"{DOMAIN}_budgets")
 
 
-class CallHistory:
-    """The running budgets by key, and the calls of every account's budget."""
+def account_key(api_address: str, token: str) -> str:
+    """Return the key of an account's budget: a digest, never the token itself."""
+    return hashlib.sha256(f"{api_address}\n{token}".encode()).hexdigest()[:16]
+
+
+class BudgetRegistry:
+    """The running budgets by account key, and the calls of every account."""
 
     def __init__(self, hass: HomeAssistant) -> None:
-        """Create the history; load it with `async_load` before the first budget."""
+        """Create the registry; load it with `async_load` before the first budget."""
         self._store: Store[dict[str, list[float]]] = Store(
             hass, STORAGE_VERSION, STORAGE_KEY
         )
@@ -78,7 +84,7 @@ class CallHistory:
         """
         budget = self._budgets[key]
         budget.remove_inverter(inverter_id)
-        if budget.inverter_count:
+        if budget.inverters:
             return False
         del self._budgets[key]
         self._kept[key] = budget.recent_calls(dt_util.utcnow().timestamp())
@@ -123,10 +129,10 @@ def _valid_calls(stored: Any) -> dict[str, list[float]]:
     return valid
 
 
-async def async_get_call_history(hass: HomeAssistant) -> CallHistory:
-    """Return the loaded call history, shared by every entry."""
-    history = hass.data.get(DATA_CALL_HISTORY)
-    if history is None:
-        history = hass.data[DATA_CALL_HISTORY] = CallHistory(hass)
-    await history.async_load()
-    return history
+async def async_get_budget_registry(hass: HomeAssistant) -> BudgetRegistry:
+    """Return the loaded budget registry, shared by every entry."""
+    registry = hass.data.get(DATA_BUDGETS)
+    if registry is None:
+        registry = hass.data[DATA_BUDGETS] = BudgetRegistry(hass)
+    await registry.async_load()
+    return registry

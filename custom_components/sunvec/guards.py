@@ -1,28 +1,22 @@
-"""Keep the numbers from the Sunvec Connect cloud honest.
+"""Value guards: the energy counters of the Sunvec Connect cloud, made safe to show.
 
 Pure logic: no Home Assistant imports, no I/O and no clock reads (the caller passes
-every time in). The cloud's known faults (see ``sunvec-connect-api.md``, part 2):
+every time in, from the upload clock). The cloud's known faults (see
+``sunvec-connect-api.md``, part 2):
 
 * lifetime counters reported as 0, ``null`` or slightly lower for one sample, which
   Home Assistant's statistics would read as a meter reset and count a lifetime's
   energy again;
-* ``yieldtoday`` carrying yesterday's total after the plant's midnight;
-* ``uploadTime`` given as wall-clock time without a zone, normally the plant's, which
-  may not be Home Assistant's zone;
-* the API repeating the last record once the inverter stops uploading.
+* ``yieldtoday`` carrying yesterday's total after the plant's midnight.
 
-The classes here turn those into values that are safe to show:
-
-* `LifetimeCounterGuard` for ``total_increasing`` lifetime kWh counters;
-* `DayTotalGuard` for ``yieldtoday``;
-* `UploadClock` for turning ``uploadTime`` into an aware instant;
-* `is_stale` for deciding when live values must become unavailable.
+`LifetimeCounterGuard` guards the ``total_increasing`` lifetime kWh counters,
+`DayTotalGuard` guards ``yieldtoday``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 import math
 from typing import Final, TypeGuard
@@ -59,48 +53,6 @@ read 0 until the next midnight. Six hours covers any reset lag seen in the field
 also for inverters that upload through the night. For the same time after the
 day's first record, yesterday's exact final reappearing after a reset is held.
 """
-
-# --- Upload clock ------------------------------------------------------------------
-
-OFFSET_QUANTUM: Final = timedelta(minutes=15)
-"""Zone offsets are whole quarter-hours, so a learned offset is too."""
-
-OFFSET_CONFIRM_RECORDS: Final = 4
-"""Consecutive new records that must agree before the offset changes.
-
-One record with a strange time (an inverter clock resync, a cloud hiccup) must not
-move every timestamp; four records (about 20 minutes at the usual cadence) that all
-need the same offset do.
-"""
-
-UPLOAD_LATENCY_MAX: Final = timedelta(minutes=10)
-"""Longest time from an upload to the record being visible in the API.
-
-Ordinary latency is 0-6 minutes; the margin keeps a slow cloud from looking like a
-zone west of Home Assistant's.
-"""
-
-CLOCK_SKEW_MAX: Final = timedelta(minutes=2)
-"""How far the inverter's own clock may be off without being a zone offset."""
-
-OFFSET_EVIDENCE_MAX_POLL_GAP: Final = timedelta(hours=1)
-"""A new record seen after a longer pause says too little about when it was sent."""
-
-MAX_ZONE_OFFSET: Final = timedelta(hours=26)
-"""Widest difference between two zones (UTC-12 to UTC+14); beyond it is no zone."""
-
-# --- Staleness ---------------------------------------------------------------------
-
-STALE_UPLOAD_PERIODS: Final = 3
-"""Upload periods without a new record before live values become unavailable.
-
-One late or missed upload is ordinary; three in a row mean the inverter (or its
-Wi-Fi module) has stopped uploading, typically asleep at night, and its last power
-readings no longer describe the present.
-"""
-
-STALE_MIN_AGE: Final = timedelta(minutes=15)
-"""Never call a record stale sooner than this, whatever the cadence."""
 
 
 class GuardStatus(StrEnum):
@@ -176,11 +128,6 @@ class LifetimeCounterGuard:
         """Why the last `update` returned what it did (``None`` before any)."""
         return self._status
 
-    @property
-    def pending_uploads(self) -> int:
-        """Lower uploads collected so far towards a meter replacement."""
-        return self._run_count
-
     def restore(self, value: float | None) -> None:
         """Seed the last good value, e.g. the sensor's state before a restart.
 
@@ -196,9 +143,8 @@ class LifetimeCounterGuard:
 
         Args:
             value: The counter as reported (kWh), or ``None``.
-            upload_time: The record's upload time; it identifies the upload, so the
-                same record polled twice counts once. Naive or aware, but the same
-                kind on every call.
+            upload_time: The record's upload instant (aware, from the upload clock);
+                it identifies the upload, so the same record polled twice counts once.
 
         Returns:
             The last good value (``None`` until one is known).
@@ -245,7 +191,7 @@ class LifetimeCounterGuard:
 class DayTotalGuard:
     """Make ``yieldtoday`` safe: it goes down only when the plant's day changes.
 
-    Within one plant day (the date of the naive plant-local upload time) the value
+    Within one plant day (the plant's date of the upload, as the upload clock gives it) the value
     never goes down: a lower glitch keeps the day's maximum. On the first record of
     a new day, a value at or above yesterday's final (when that was above 0) is
     yesterday's total carried over: the day reads 0 until the inverter reports a
@@ -255,7 +201,7 @@ class DayTotalGuard:
     date has moved past the last record's (inverter asleep over midnight),
     `value_for` reads 0.
 
-    Persist `as_dict` (or `day`, `day_max` and `yesterday_final`) to restore; the
+    Persist `as_dict` to restore; the
     displayed value alone is not enough, because it reads 0 after midnight.
     """
 
@@ -275,21 +221,6 @@ class DayTotalGuard:
         self._status: GuardStatus | None = None
 
     @property
-    def day(self) -> date | None:
-        """The plant day of the latest record taken."""
-        return self._day
-
-    @property
-    def day_max(self) -> float:
-        """The highest value of `day` (0 while it carries yesterday's total)."""
-        return self._max
-
-    @property
-    def yesterday_final(self) -> float:
-        """The final value of the plant day before `day` (0 if unknown)."""
-        return self._yesterday_final
-
-    @property
     def status(self) -> GuardStatus | None:
         """Why the last `update` returned what it did (``None`` before any)."""
         return self._status
@@ -300,10 +231,10 @@ class DayTotalGuard:
         """Seed the state after a restart.
 
         Args:
-            value: `day_max` before the restart; ignored with everything else
-                unless finite and not negative.
-            day: `day` before the restart.
-            yesterday_final: `yesterday_final` before the restart, if stored. With it,
+            value: The day's maximum before the restart; ignored with everything
+                else unless finite and not negative.
+            day: The plant day of the latest record before the restart.
+            yesterday_final: The final value of the day before it, if stored. With it,
                 a restored 0 goes on waiting for the carried-over total to go away.
         """
         if not _usable(value):
@@ -373,17 +304,19 @@ class DayTotalGuard:
             return 0.0
         return self._max
 
-    def update(self, value: float | None, upload_time: datetime) -> float | None:
+    def update(
+        self, value: float | None, upload_time: datetime, record_day: date
+    ) -> float | None:
         """Take one record and return the value to show for its day.
 
         Args:
             value: ``yieldtoday`` as reported (kWh), or ``None``.
-            upload_time: The record's naive plant-local upload time.
+            upload_time: The record's upload instant (aware, from the upload clock).
+            record_day: The plant's date of that upload.
 
         Returns:
-            `value_for` the record's date.
+            `value_for` the record's day.
         """
-        record_day = upload_time.date()
         if value is None:
             self._status = GuardStatus.MISSING
         elif not _usable(value):
@@ -438,198 +371,3 @@ class DayTotalGuard:
         if self._day_start is None:  # restored: count from this record on
             self._day_start = upload_time
         return upload_time - self._day_start < self._carryover_max
-
-
-class UploadClock:
-    """Turn the zone-less ``uploadTime`` into an aware instant.
-
-    By default the wall time is read in Home Assistant's zone. When new records show
-    that the plant's clock runs a whole number of quarter-hours ahead (east) or
-    behind (west) of that zone, the clock learns that `offset`.
-
-    How it learns: a record that differs from the one seen at the previous call was
-    uploaded between that call and this one, allowing `UPLOAD_LATENCY_MAX` for the
-    cloud and `CLOCK_SKEW_MAX` for the inverter's clock. Each such record gives the
-    quarter-hours the offset can be; consecutive records narrow that set down by
-    intersection, and an empty intersection (an outlier, or the plant's clock
-    changing, e.g. for DST) starts over. After `OFFSET_CONFIRM_RECORDS` consistent
-    records the current offset stays if it is still possible, otherwise the
-    smallest possible one (the one needing the least latency) is taken. A repeated
-    record (inverter asleep) teaches nothing, so old data is never mistaken for a
-    zone west of Home Assistant's.
-
-    Call `to_aware` once per successful fetch (also when the record did not change):
-    the time between calls is part of the evidence.
-    """
-
-    def __init__(self, default_zone: tzinfo) -> None:
-        """Create a clock that reads wall times in ``default_zone`` until it learns.
-
-        Args:
-            default_zone: Home Assistant's time zone.
-        """
-        self._zone = default_zone
-        self._offset_q = 0
-        self._last_naive: datetime | None = None
-        self._last_now: datetime | None = None
-        self._candidates: frozenset[int] = frozenset()
-        self._streak = 0
-
-    @property
-    def offset(self) -> timedelta:
-        """How far the plant's wall clock runs ahead of the default zone's."""
-        return self._offset_q * OFFSET_QUANTUM
-
-    def restore(self, offset: timedelta) -> None:
-        """Seed a learned offset, e.g. stored before a restart.
-
-        Args:
-            offset: A previous `offset`; rounded to whole quarter-hours, ignored
-                beyond `MAX_ZONE_OFFSET`.
-        """
-        quarters = round(offset / OFFSET_QUANTUM)
-        if abs(quarters * OFFSET_QUANTUM) <= MAX_ZONE_OFFSET:
-            self._offset_q = quarters
-            self._candidates = frozenset()
-            self._streak = 0
-
-    def plant_wall(self, now: datetime) -> datetime:
-        """Return the plant's naive wall-clock time at ``now``.
-
-        Use its ``date()`` as the plant's today for `DayTotalGuard.value_for`.
-
-        Args:
-            now: The current time, aware.
-
-        Returns:
-            Home Assistant's wall time at ``now`` plus the learned `offset`.
-        """
-        return now.astimezone(self._zone).replace(tzinfo=None) + self.offset
-
-    def to_aware(
-        self, naive: datetime, *, now: datetime, utc_hint: datetime | None = None
-    ) -> datetime:
-        """Return the upload instant (UTC), never later than ``now``.
-
-        Args:
-            naive: The record's ``uploadTime`` (an aware value is taken as it is).
-            now: The time of this fetch, aware.
-            utc_hint: The undocumented ``utcDateTime`` field, if the reply has it;
-                it wins (a naive hint is read as UTC) and sets the offset.
-
-        Returns:
-            The aware instant in UTC, clamped to ``now``.
-
-        Raises:
-            ValueError: If ``now`` is naive.
-        """
-        if now.tzinfo is None:
-            raise ValueError("now must be timezone-aware")
-        now = now.astimezone(UTC)
-        if naive.tzinfo is not None:
-            instant = naive.astimezone(UTC)
-        else:
-            walls = self._walls(naive)
-            if utc_hint is not None:
-                instant = self._from_hint(walls, utc_hint)
-            else:
-                self._learn(naive, walls, now)
-                instant = self._resolve(walls, now)
-        self._last_naive = naive
-        self._last_now = now
-        return min(instant, now)
-
-    def _walls(self, naive: datetime) -> tuple[datetime, ...]:
-        """Return the instants a wall time can be in the default zone (1 or 2)."""
-        first = naive.replace(tzinfo=self._zone, fold=0).astimezone(UTC)
-        second = naive.replace(tzinfo=self._zone, fold=1).astimezone(UTC)
-        return (first,) if first == second else (first, second)
-
-    def _resolve(self, walls: tuple[datetime, ...], now: datetime) -> datetime:
-        """Apply the offset; of two readings prefer the latest one not in the future."""
-        candidates = [wall - self.offset for wall in walls]
-        past = [candidate for candidate in candidates if candidate <= now]
-        return max(past) if past else min(candidates)
-
-    def _from_hint(self, walls: tuple[datetime, ...], utc_hint: datetime) -> datetime:
-        """Take the instant from ``utcDateTime`` and the offset from it."""
-        if utc_hint.tzinfo is None:
-            utc_hint = utc_hint.replace(tzinfo=UTC)
-        instant = utc_hint.astimezone(UTC)
-        quarters = min(
-            (round((wall - instant) / OFFSET_QUANTUM) for wall in walls),
-            key=lambda q: abs(q - self._offset_q),
-        )
-        self.restore(quarters * OFFSET_QUANTUM)
-        return instant
-
-    def _learn(
-        self, naive: datetime, walls: tuple[datetime, ...], now: datetime
-    ) -> None:
-        """Narrow the possible offsets with a new record and adopt a confirmed one."""
-        if self._last_naive is None or self._last_now is None:
-            return
-        if naive == self._last_naive:
-            return
-        gap = now - self._last_now
-        if gap <= timedelta(0) or gap > OFFSET_EVIDENCE_MAX_POLL_GAP:
-            return
-        earliest_upload = self._last_now - UPLOAD_LATENCY_MAX - CLOCK_SKEW_MAX
-        latest_upload = now + CLOCK_SKEW_MAX
-        limit = MAX_ZONE_OFFSET / OFFSET_QUANTUM
-        possible = frozenset(
-            quarter
-            for wall in walls
-            for quarter in range(
-                math.ceil((wall - latest_upload) / OFFSET_QUANTUM),
-                math.floor((wall - earliest_upload) / OFFSET_QUANTUM) + 1,
-            )
-            if abs(quarter) <= limit
-        )
-        if not possible:
-            return
-        narrowed = self._candidates & possible
-        if narrowed:
-            self._candidates = narrowed
-            self._streak += 1
-        else:
-            self._candidates = possible
-            self._streak = 1
-        if (
-            self._streak >= OFFSET_CONFIRM_RECORDS
-            and self._offset_q not in self._candidates
-        ):
-            self._offset_q = min(self._candidates)
-
-
-def stale_after(cadence_s: float, periods: int = STALE_UPLOAD_PERIODS) -> timedelta:
-    """Return the age at which an upload is stale.
-
-    Args:
-        cadence_s: The upload period in seconds (about 300).
-        periods: Upload periods to allow; see `STALE_UPLOAD_PERIODS`.
-
-    Returns:
-        ``periods`` upload periods, at least `STALE_MIN_AGE`.
-    """
-    return max(timedelta(seconds=max(cadence_s, 0.0) * periods), STALE_MIN_AGE)
-
-
-def is_stale(
-    upload_time: datetime,
-    now: datetime,
-    cadence_s: float,
-    periods: int = STALE_UPLOAD_PERIODS,
-) -> bool:
-    """Return whether live values from this upload must be unavailable.
-
-    Args:
-        upload_time: The latest record's upload instant (aware, from `UploadClock`).
-        now: The current time (aware).
-        cadence_s: The upload period in seconds.
-        periods: Upload periods to allow; see `STALE_UPLOAD_PERIODS`.
-
-    Returns:
-        True when the upload is older than `stale_after`.
-    """
-    return now - upload_time > stale_after(cadence_s, periods)
