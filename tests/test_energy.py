@@ -258,3 +258,38 @@ def test_sum_known() -> None:
     assert sum_known([None, None]) is None
     assert sum_known([]) is None
     assert sum_known([0.1, 0.2]) == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("absurd", [1e7, -1e7, 1e308])
+def test_a_sample_no_inverter_can_produce_is_not_integrated(absurd: float) -> None:
+    """One sample of 1e7 W (or 1e308) adds nothing, and the total stays finite."""
+    integrator = PowerIntegrator()
+    integrator.add(_at(0), 1200.0)
+    assert integrator.add(_at(5), absurd) == 0.0
+    assert integrator.add(_at(10), 1200.0) == 0.0
+    assert integrator.add(_at(15), 1200.0) == pytest.approx(0.1)
+    assert math.isfinite(integrator.total)
+
+
+def test_restored_sample_in_the_future_is_dropped_and_the_total_kept() -> None:
+    """A stored sample time of 2099 would freeze the energy for good."""
+    reported: list[str] = []
+    restored = PowerIntegrator.from_dict(
+        {"total_kwh": 3.0, "last_time": "2099-01-01T00:00:00+00:00", "last_power_w": 5},
+        now=_at(0),
+        report=reported.append,
+    )
+    assert restored.total == 3.0
+    restored.add(_at(0), 1200.0)
+    assert restored.add(_at(5), 1200.0) == pytest.approx(3.1)
+    assert len(reported) == 1
+
+
+def test_restored_total_that_cannot_be_true_starts_at_zero() -> None:
+    reported: list[str] = []
+    restored = PowerIntegrator.from_dict(
+        {"total_kwh": 1e300, "last_time": None, "last_power_w": None},
+        report=reported.append,
+    )
+    assert restored.total == 0.0
+    assert len(reported) == 1

@@ -135,7 +135,7 @@ async def test_a_day_of_every_fault(
 
     # Night, then yesterday's day total after midnight.
     await until(11)  # 23:00 at the plant
-    assert entries[HYBRID].runtime_data.clock.offset == timedelta(0)
+    assert entries[HYBRID].runtime_data.reader.clock.offset == timedelta(0)
     assert dt_util.utcnow() - dt_util.parse_datetime(
         hass.states.get(last_upload).state
     ) < timedelta(minutes=6)

@@ -12,10 +12,16 @@ from custom_components.sunvec.guards import (
     COUNTER_RESET_MIN_SPAN,
     COUNTER_RESET_MIN_UPLOADS,
     DAY_CARRYOVER_MAX,
+    MAX_DAY_KWH,
+    MAX_LIFETIME_KWH,
+    MAX_POWER_W,
     DayTotalGuard,
     GuardStatus,
     LifetimeCounterGuard,
+    plausible_record,
 )
+
+from .conftest import example_record
 
 BERLIN = ZoneInfo("Europe/Berlin")
 FIVE_MIN = timedelta(minutes=5)
@@ -182,7 +188,7 @@ def test_counter_glitch_burst_shorter_than_window_is_held() -> None:
 
 def test_counter_restore_then_glitch_no_spike() -> None:
     guard = LifetimeCounterGuard()
-    guard.restore(2420.5)
+    guard.restore(2420.5, None)
     assert guard.last_good == 2420.5
     assert guard.update(0.0, T0) == 2420.5
     assert guard.update(2419.0, T0 + FIVE_MIN) == 2420.5
@@ -190,14 +196,98 @@ def test_counter_restore_then_glitch_no_spike() -> None:
     assert guard.update(2420.6, T0 + 3 * FIVE_MIN) == 2420.6
 
 
-@pytest.mark.parametrize("bad", [None, 0.0, -3.0, math.nan])
+@pytest.mark.parametrize("bad", [None, 0.0, -3.0, math.nan, MAX_LIFETIME_KWH * 2])
 def test_counter_restore_ignores_unusable_values(bad: float | None) -> None:
     guard = LifetimeCounterGuard()
-    guard.restore(bad)
+    guard.restore(bad, None)
     assert guard.last_good is None
-    guard.restore(12.0)
-    guard.restore(bad)
+    guard.restore(12.0, None)
+    guard.restore(bad, None)
     assert guard.last_good == 12.0
+
+
+def test_counter_rise_faster_than_any_inverter_is_held() -> None:
+    """1e7 kWh for one sample: kept out, and the true value after it is no reset."""
+    guard = LifetimeCounterGuard()
+    guard.update(2420.5, T0)
+    assert guard.update(1e7, T0 + FIVE_MIN) == 2420.5
+    assert _status(guard) is GuardStatus.IMPLAUSIBLE
+    assert guard.update(2420.6, T0 + 2 * FIVE_MIN) == 2420.6
+    assert _status(guard) is GuardStatus.ACCEPTED
+
+
+def test_counter_rise_as_fast_as_an_inverter_can_is_taken() -> None:
+    guard = LifetimeCounterGuard()
+    guard.update(2420.5, T0)
+    full_power_for_an_hour = MAX_POWER_W / 1000
+    assert guard.update(2420.5 + full_power_for_an_hour, T0 + timedelta(hours=1)) == (
+        2420.5 + full_power_for_an_hour
+    )
+    assert guard.update(5000.0, T0 + timedelta(hours=1, minutes=5)) == (
+        2420.5 + full_power_for_an_hour
+    )
+    # After a week without uploads a week's production is possible.
+    week = T0 + timedelta(days=7)
+    assert guard.update(5000.0, week) == 5000.0
+
+
+def test_counter_a_glitch_as_the_first_value_is_replaced_by_the_truth() -> None:
+    """The first value ever seen was too low: the real counter wins after an hour."""
+    guard = LifetimeCounterGuard()
+    guard.update(0.5, T0)
+    times = _times(COUNTER_RESET_MIN_UPLOADS + 7, T0 + FIVE_MIN)
+    for i, t in enumerate(times[:-1]):
+        assert guard.update(2420.5 + 0.1 * i, t) == 0.5
+    assert guard.update(2421.8, times[-1]) == 2421.8
+    assert _status(guard) is GuardStatus.REPLACED
+
+
+def test_counter_restored_with_its_time_judges_the_first_rise() -> None:
+    guard = LifetimeCounterGuard()
+    guard.restore(2420.5, T0)
+    assert guard.update(9e6, T0 + FIVE_MIN) == 2420.5
+    assert guard.as_dict() == {"last_good": 2420.5, "last_time": T0.isoformat()}
+
+
+def test_counter_beyond_a_lifetime_is_invalid() -> None:
+    guard = LifetimeCounterGuard()
+    assert guard.update(MAX_LIFETIME_KWH * 2, T0) is None
+    assert _status(guard) is GuardStatus.INVALID
+
+
+# --- Readings ------------------------------------------------------------------------
+
+
+def test_readings_no_inverter_can_produce_are_missing() -> None:
+    record = example_record(
+        acpower=1e7,
+        feedinpower=-3000,
+        batPower="1e308",
+        soc=140,
+        powerdc1=10**30,
+        powerdc2=250,
+        peps1=-2e6,
+        yieldtoday=1e9,
+        yieldtotal=2420.5,
+    )
+    plausible, dropped = plausible_record(record)
+    assert dropped == (
+        "ac_power",
+        "battery_power",
+        "battery_soc",
+        "eps_power",
+        "pv_power",
+        "yield_today",
+    )
+    assert plausible.ac_power is None
+    assert plausible.feed_in_power == -3000
+    assert plausible.battery_power is None
+    assert plausible.battery_soc is None
+    assert plausible.pv_power == (None, 250.0, None, None)
+    assert plausible.eps_power == (None, None, None)
+    assert plausible.yield_today is None
+    assert plausible.yield_total == 2420.5
+    assert plausible_record(example_record()) == (example_record(), ())
 
 
 # --- DayTotalGuard -----------------------------------------------------------------
@@ -434,3 +524,35 @@ def test_day_from_dict_without_yesterday() -> None:
     guard = DayTotalGuard.from_dict({"day": "2024-06-15", "day_max": 3})
     assert guard.value_for(DAY1) == 3.0
     assert guard.as_dict()["yesterday_final"] == 0.0
+
+
+def test_day_a_day_that_has_not_begun_is_ignored() -> None:
+    """One record claiming tomorrow (2099, or a clock hours fast) freezes nothing."""
+    guard = DayTotalGuard()
+    guard.update(3.0, *_local(DAY1, 12), today=DAY1)
+    assert guard.update(7.0, *_local(DAY3, 12), today=DAY1) == 3.0
+    assert _status(guard) is GuardStatus.FUTURE_DAY
+    assert guard.update(3.2, *_local(DAY1, 12, 5), today=DAY1) == 3.2
+    assert guard.value_for(DAY1) == 3.2
+
+
+def test_day_rise_faster_than_any_inverter_is_held() -> None:
+    guard = DayTotalGuard()
+    guard.update(3.0, *_local(DAY1, 12))
+    assert guard.update(900.0, *_local(DAY1, 12, 5)) == 3.0
+    assert _status(guard) is GuardStatus.IMPLAUSIBLE
+    assert guard.update(3.1, *_local(DAY1, 12, 10)) == 3.1
+    assert guard.update(MAX_DAY_KWH + 1, *_local(DAY2, 12)) == 0.0
+    assert _status(guard) is GuardStatus.INVALID
+
+
+def test_day_restored_day_that_has_not_begun_starts_afresh() -> None:
+    reported: list[str] = []
+    restored = DayTotalGuard.from_dict(
+        {"day": "2099-01-01", "day_max": 12.0, "yesterday_final": 3.0},
+        today=DAY1,
+        report=reported.append,
+    )
+    assert restored.value_for(DAY1) is None
+    assert restored.update(0.4, *_local(DAY1, 8), today=DAY1) == 0.4
+    assert len(reported) == 1

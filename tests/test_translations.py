@@ -23,7 +23,7 @@ import pytest
 
 from custom_components.sunvec.binary_sensor import BINARY_SENSORS
 from custom_components.sunvec.const import DOMAIN
-from custom_components.sunvec.errors import MEANINGS, OTHER
+from custom_components.sunvec.errors import MEANINGS, OTHER, UNEXPECTED
 from custom_components.sunvec.sensor import SENSORS
 
 ROOT = Path(__file__).parent.parent
@@ -53,7 +53,9 @@ def _load(path: Path) -> dict[str, Any]:
 EN = _load(TRANSLATIONS / "en.json")
 # The translation keys of every client error (errors.py), raised or shown as
 # ``translation_key=meaning.key``.
-ERROR_KEYS = sorted({meaning.key for _, meaning in MEANINGS} | {OTHER.key})
+ERROR_KEYS = sorted(
+    {meaning.key for _, meaning in MEANINGS} | {OTHER.key, UNEXPECTED.key}
+)
 
 
 def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -133,13 +135,25 @@ def translated_call_problems(
                 problems += _entry_problems(
                     where, section, key, texts, given, exact=False
                 )
-        elif isinstance(key_node, ast.Constant) and isinstance(key_node.value, str):
-            problems += _entry_problems(
-                where, section, key_node.value, texts, given, exact=True
-            )
+        elif keys := _literal_keys(key_node):
+            for key in keys:
+                problems += _entry_problems(
+                    where, section, key, texts, given, exact=True
+                )
         else:
             problems.append(f"{where}: translation_key is not a string literal")
     return problems
+
+
+def _literal_keys(node: ast.expr | None) -> list[str]:
+    """Return the keys of a string literal, or of ``"a" if x else "b"``; else []."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.IfExp):
+        branches = [_literal_keys(node.body), _literal_keys(node.orelse)]
+        if all(branches):
+            return [key for branch in branches for key in branch]
+    return []
 
 
 def _entry_problems(

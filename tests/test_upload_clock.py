@@ -11,6 +11,7 @@ import pytest
 from custom_components.sunvec.upload_clock import (
     OFFSET_CONFIRM_RECORDS,
     STALE_MIN_AGE,
+    ImplausibleTimeError,
     UploadClock,
     is_stale,
     stale_after,
@@ -63,7 +64,8 @@ def test_clock_needs_aware_now() -> None:
 def test_clock_aware_input_taken_as_is() -> None:
     clock = UploadClock(BERLIN)
     assert _instant(clock, T0, now=T0 + FIVE_MIN) == T0
-    assert _instant(clock, T0 + FIVE_MIN, now=T0) == T0  # still clamped
+    # A minute ahead (a clock a little fast): possible, shown now.
+    assert _instant(clock, T0 + timedelta(minutes=1), now=T0) == T0
 
 
 def test_clock_learns_east_offset_from_future_timestamps() -> None:
@@ -171,29 +173,82 @@ def test_clock_gap_without_evidence() -> None:
     assert clock.offset == timedelta(0)
 
 
-def test_clock_ignores_clock_beyond_any_zone() -> None:
-    clock = UploadClock(BERLIN)
+@pytest.mark.parametrize(
+    "wall",
+    [
+        datetime(9999, 12, 31, 23, 59, 59),
+        datetime(2026, 8, 1),  # 400 days ahead
+        datetime(1970, 1, 1),
+        datetime(1, 1, 1),
+        datetime(2024, 6, 15, 11, 0, tzinfo=UTC),  # an instant, an hour ahead
+    ],
+)
+def test_a_time_that_cannot_be_true_is_refused(wall: datetime) -> None:
+    """Before any upload of the cloud, or ahead of every zone's present."""
+    clock = UploadClock(NEW_YORK)
     for i in range(10):
-        upload = T0 + i * FIVE_MIN
-        now = upload + timedelta(minutes=1)
-        result = _instant(clock, _wall(upload + timedelta(days=400), BERLIN), now=now)
-        assert result == now
+        with pytest.raises(ImplausibleTimeError, match="cannot be true"):
+            clock.read(wall, now=T0 + i * FIVE_MIN)
     assert clock.offset == timedelta(0)
+    # The next true record is read as usual.
+    assert _instant(clock, _wall(T0, NEW_YORK), now=T0 + FIVE_MIN) == T0
 
 
-def test_clock_utc_hint_wins() -> None:
+def test_the_most_eastern_zone_is_still_possible() -> None:
     clock = UploadClock(BERLIN)
-    now = T0 + timedelta(minutes=3)
-    naive = _wall(T0, HELSINKI)
-    assert _instant(clock, naive, now=now, hint=T0) == T0
+    kiribati = ZoneInfo("Pacific/Kiritimati")  # UTC+14
+    assert _instant(clock, _wall(T0, kiribati), now=T0 + FIVE_MIN) == T0 + FIVE_MIN
+
+
+def test_a_hint_that_can_be_true_wins_from_the_first_new_record() -> None:
+    """utcDateTime counts once a new record shows it could be true."""
+    reported: list[str] = []
+    clock = UploadClock(BERLIN, lambda kind, _message: reported.append(kind))
+    # The first record: nothing shows yet that the hint is right; the wall time is
+    # read in Home Assistant's zone (the plant keeps Helsinki's: in the future).
+    first_now = T0 + timedelta(minutes=3)
+    assert _instant(clock, _wall(T0, HELSINKI), now=first_now, hint=T0) == first_now
+    assert clock.offset == timedelta(0)
+    # A new record that was not there at the previous poll: the hint can be true.
+    upload = T0 + FIVE_MIN
+    now = upload + timedelta(minutes=3)
+    assert _instant(clock, _wall(upload, HELSINKI), now=now, hint=upload) == upload
     assert clock.offset == timedelta(hours=1)
     # Without the hint on the next record the learned offset applies.
-    upload = T0 + FIVE_MIN
+    upload += FIVE_MIN
     assert _instant(clock, _wall(upload, HELSINKI), now=upload + FIVE_MIN) == upload
+    assert reported == []
+
+
+def test_a_hint_hours_off_is_ignored() -> None:
+    """utcDateTime 8 hours off while uploadTime is right (seen in the field)."""
+    reported: list[str] = []
+    clock = UploadClock(BERLIN, lambda kind, _message: reported.append(kind))
+    for i in range(6):
+        upload = T0 + i * FIVE_MIN
+        now = upload + timedelta(seconds=20)
+        hint = upload - timedelta(hours=8)
+        assert _instant(clock, _wall(upload, BERLIN), now=now, hint=hint) == upload
+        # Polled again: still the same record, still not hours old.
+        assert (
+            _instant(clock, _wall(upload, BERLIN), now=now + FIVE_MIN / 2, hint=hint)
+            == upload
+        )
+    assert clock.offset == timedelta(0)
+    assert set(reported) == {"hint"}
+
+
+def test_a_hint_in_the_future_is_ignored() -> None:
+    reported: list[str] = []
+    clock = UploadClock(BERLIN, lambda kind, _message: reported.append(kind))
+    hint = T0 + timedelta(hours=3)
+    assert _instant(clock, _wall(T0, BERLIN), now=T0 + FIVE_MIN, hint=hint) == T0
+    assert reported == ["hint"]
 
 
 def test_clock_naive_utc_hint_is_utc_and_clamped() -> None:
     clock = UploadClock(BERLIN)
+    clock.read(_wall(T0 - FIVE_MIN, NEW_YORK), now=T0 - FIVE_MIN)
     hint = datetime(2024, 6, 15, 10, 0)
     naive = _wall(T0, NEW_YORK)
     assert _instant(clock, naive, now=T0 + FIVE_MIN, hint=hint) == T0
@@ -255,6 +310,7 @@ def test_clock_home_assistant_dst_fall_back() -> None:
 def test_clock_hint_in_repeated_hour() -> None:
     clock = UploadClock(BERLIN)
     upload = datetime(2024, 10, 27, 1, 30, tzinfo=UTC)  # 02:30 CET, second time
+    clock.read(_wall(upload - FIVE_MIN, BERLIN), now=upload - FIVE_MIN / 2)
     naive = _wall(upload, BERLIN)
     assert _instant(clock, naive, now=upload + FIVE_MIN, hint=upload) == upload
     assert clock.offset == timedelta(0)

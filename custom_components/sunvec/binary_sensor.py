@@ -14,9 +14,10 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import SunvecConfigEntry, SunvecData
+from .coordinator import SunvecConfigEntry
 from .entity import SunvecEntity
 from .models import FAULT_STATUSES, BatteryStatus
+from .reply import SunvecData
 
 PARALLEL_UPDATES = 0
 

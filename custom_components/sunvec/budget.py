@@ -54,6 +54,11 @@ PACE_SPANS = 5
 RATE_LIMIT_PAUSES = (60.0, 300.0, 900.0, 3600.0)
 # Consecutive rate-limit replies after which the problem counts as persistent.
 RATE_LIMIT_PERSISTS_AFTER = 3
+# The longest pause the cloud may ask for (a Retry-After beyond it is nonsense).
+PAUSE_MAX = DAY
+# Calls recorded later than now (plus this much float slack) cannot have been made:
+# the host clock stepped back, or a store lies. They are forgotten.
+FUTURE_SLACK = 1.0
 # A request planned this long ago and not taken is ignored until asked for again (its
 # inverter is stuck or gone; it must not block the others).
 STALE_REQUEST = 60.0
@@ -63,6 +68,20 @@ STALE_REQUEST = 60.0
 PRESSURE_ON = 15.0
 PRESSURE_OFF = 5.0
 PRESSURE_CALLS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class PauseState:
+    """A token's rate-limit pause and escalation, kept while no inverter polls."""
+
+    until: float
+    """When calls may resume (UNIX time)."""
+    length: float
+    """How long the pause was when it began (s): no clock step makes it longer."""
+    rate_limits: int
+    """Rate-limit replies in a row."""
+    last_pause: float
+    """The pause the last rate-limit reply caused (s)."""
 
 
 @dataclass(slots=True)
@@ -86,6 +105,7 @@ class TokenBudget:
         per_minute: int = 10,
         per_day: int = 10_000,
         history: Iterable[float] = (),
+        pause: PauseState | None = None,
     ) -> None:
         """Create the budget of one token.
 
@@ -94,6 +114,7 @@ class TokenBudget:
             per_day: The documented limit per day (calls must stay below it).
             history: Calls made with the token before (``recent_calls`` saved at
                 the last shutdown): the cloud still counts them.
+            pause: The token's pause before (``pause_state``): it still holds.
         """
         self._minute_cap = max(1, per_minute - 1)
         self._day_cap = max(1, per_day - 1 - DAY_MARGIN)
@@ -102,9 +123,10 @@ class TokenBudget:
         self._requests: dict[str, _Request] = {}
         self._inverters: set[str] = set()
         self._order = itertools.count()
-        self._paused_until = 0.0
-        self._rate_limits = 0
-        self._last_pause = 0.0
+        self._paused_until = 0.0 if pause is None else pause.until
+        self._pause_length = 0.0 if pause is None else pause.length
+        self._rate_limits = 0 if pause is None else pause.rate_limits
+        self._last_pause = 0.0 if pause is None else pause.last_pause
         self._delay = 0.0
         self._pressure = False
 
@@ -162,6 +184,16 @@ class TokenBudget:
         request.planned = self._plan(now, inverter_id)
         return request.planned
 
+    def earliest_call(self, now: float) -> float:
+        """Return when one call that somebody waits for may be made.
+
+        For a config flow's check: it keeps the cloud's limits (and any pause) and
+        goes before the polls that wait, but is not spaced from the last call.
+        Count it with ``record_call`` when made.
+        """
+        self._prune(now)
+        return self._earliest_allowed(now, [], self._pace_cap(now), spaced=False)
+
     def record_call(self, at: float, inverter_id: str | None = None) -> None:
         """Count a call made at ``at``; pass the inverter to close its request.
 
@@ -185,13 +217,35 @@ class TokenBudget:
 
     # --- Rate-limit replies ---------------------------------------------------------
 
-    def pause_for_rate_limit(self, now: float) -> float:
-        """Pause the whole token after a rate-limit reply; return until when."""
+    def pause_for_rate_limit(
+        self, now: float, retry_after: float | None = None
+    ) -> float:
+        """Pause the whole token after a rate-limit reply; return until when.
+
+        Args:
+            now: When the reply came.
+            retry_after: How long the cloud asked to wait (HTTP 429's Retry-After,
+                a lock-out's hour), if it did: the pause is at least that long.
+        """
         pause = RATE_LIMIT_PAUSES[min(self._rate_limits, len(RATE_LIMIT_PAUSES) - 1)]
+        if retry_after is not None and retry_after > 0:
+            pause = max(pause, min(retry_after, PAUSE_MAX))
         self._rate_limits += 1
         self._last_pause = pause
         self._paused_until = max(self._paused_until, now + pause)
+        self._pause_length = self._paused_until - now
         return self._paused_until
+
+    def pause_state(self) -> PauseState | None:
+        """Return the pause and escalation to keep, or None if there is none."""
+        if not self._rate_limits and not self._paused_until:
+            return None
+        return PauseState(
+            until=self._paused_until,
+            length=self._pause_length,
+            rate_limits=self._rate_limits,
+            last_pause=self._last_pause,
+        )
 
     def reset_rate_limit_escalation(self) -> None:
         """Note a reply that was not a rate-limit one: the next pause is short again."""
@@ -283,7 +337,9 @@ class TokenBudget:
                 return t
             planned.append(t)
 
-    def _earliest_allowed(self, t: float, planned: list[float], pace_cap: int) -> float:
+    def _earliest_allowed(
+        self, t: float, planned: list[float], pace_cap: int, *, spaced: bool = True
+    ) -> float:
         """Return the earliest time >= t at which one more call keeps every limit."""
         while True:
             start = t
@@ -291,7 +347,7 @@ class TokenBudget:
             last = (
                 planned[-1] if planned else (self._calls[-1] if self._calls else None)
             )
-            if last is not None:
+            if last is not None and spaced:
                 t = max(t, last + self._spacing)
             t = self._window_limit(t, planned, MINUTE + MINUTE_MARGIN, self._minute_cap)
             t = self._window_limit(t, planned, PACE_WINDOW, pace_cap)
@@ -344,3 +400,7 @@ class TokenBudget:
         old = bisect_right(self._calls, now - DAY - MINUTE)
         if old:
             del self._calls[:old]
+        # After the host clock stepped back, no call lies ahead and no pause lasts
+        # longer than it was: the step costs at most one spacing.
+        del self._calls[bisect_right(self._calls, now + FUTURE_SLACK) :]
+        self._paused_until = min(self._paused_until, now + self._pause_length)

@@ -6,24 +6,26 @@ Assistant does in between, so a budget that starts after a restart, or after a r
 that freed it, starts from the calls it remembers: the daily limit holds across both.
 
 The store holds, per account key (`account_key`: a digest of API address and token,
-never the token), the UNIX times of the calls of the last 24 hours.
+never the token), the UNIX times of the calls of the last 24 hours and the account's
+rate-limit pause, if any.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 import hashlib
 import math
-from typing import Any
+from typing import Any, Literal
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
-from .budget import DAY, TokenBudget
-from .const import DOMAIN, LOGGER
+from .budget import DAY, FUTURE_SLACK, PAUSE_MAX, PauseState, TokenBudget
+from .const import DOMAIN, LOGGER, TIMER_SLACK
 
 STORAGE_KEY = f"{DOMAIN}.call_history"
 STORAGE_VERSION = 1
@@ -38,18 +40,24 @@ def account_key(api_address: str, token: str) -> str:
     return hashlib.sha256(f"{api_address}\n{token}".encode()).hexdigest()[:16]
 
 
+@dataclass(slots=True)
+class _Kept:
+    """What the registry keeps of an account whose budget is not running."""
+
+    calls: list[float] = field(default_factory=list)
+    pause: PauseState | None = None
+
+
 class BudgetRegistry:
-    """The running budgets by account key, and the calls of every account."""
+    """The running budgets by account key, and what every account's calls were."""
 
     def __init__(self, hass: HomeAssistant) -> None:
         """Create the registry; load it with `async_load` before the first budget."""
-        self._store: Store[dict[str, list[float]]] = Store(
-            hass, STORAGE_VERSION, STORAGE_KEY
-        )
+        self._store: Store[dict[str, Any]] = Store(hass, STORAGE_VERSION, STORAGE_KEY)
         self._lock = asyncio.Lock()
         self._loaded = False
-        # Calls of the budgets not running now, by budget key.
-        self._kept: dict[str, list[float]] = {}
+        # Calls and pauses of the budgets not running now, by account key.
+        self._kept: dict[str, _Kept] = {}
         self._budgets: dict[str, TokenBudget] = {}
 
     @property
@@ -62,16 +70,20 @@ class BudgetRegistry:
         async with self._lock:
             if self._loaded:
                 return
-            self._kept = _valid_calls(await self._store.async_load())
+            self._kept = _valid(
+                await self._store.async_load(), dt_util.utcnow().timestamp()
+            )
             self._loaded = True
 
     def join(self, key: str, inverter_id: str) -> TokenBudget:
         """Return the budget of ``key`` with the inverter in it.
 
-        A budget that is not running starts with the calls made before.
+        A budget that is not running starts with the calls made before, and in the
+        pause it was in: a lock-out survives set-up retries and reloads.
         """
         if (budget := self._budgets.get(key)) is None:
-            budget = TokenBudget(history=self._kept.pop(key, ()))
+            kept = self._kept.pop(key, _Kept())
+            budget = TokenBudget(history=kept.calls, pause=kept.pause)
             self._budgets[key] = budget
         budget.add_inverter(inverter_id)
         return budget
@@ -80,16 +92,41 @@ class BudgetRegistry:
     def leave(self, key: str, inverter_id: str) -> bool:
         """Take the inverter out of its budget; return whether that freed it.
 
-        The calls of a freed budget are kept for when it starts again.
+        The calls and the pause of a freed budget are kept for when it starts again.
         """
         budget = self._budgets[key]
         budget.remove_inverter(inverter_id)
         if budget.inverters:
             return False
         del self._budgets[key]
-        self._kept[key] = budget.recent_calls(dt_util.utcnow().timestamp())
+        self._kept[key] = _Kept(
+            budget.recent_calls(dt_util.utcnow().timestamp()), budget.pause_state()
+        )
         self.async_schedule_save()
         return True
+
+    async def async_wait_for_call(self, key: str, caller: str, max_wait: float) -> bool:
+        """Wait for a call of the account's budget (a config flow's check); count it.
+
+        The caller goes before the polls that wait (`TokenBudget.earliest_call`).
+        Returns False, without a call, when the budget has none within ``max_wait``
+        seconds (a pause, a busy account): every call on a token counts, from any
+        path.
+        """
+        budget = self.join(key, caller)
+        try:
+            while True:
+                now = dt_util.utcnow().timestamp()
+                granted = budget.earliest_call(now)
+                if granted <= now + TIMER_SLACK:
+                    budget.record_call(now)
+                    self.async_schedule_save()
+                    return True
+                if granted - now > max_wait:
+                    return False
+                await asyncio.sleep(granted - now)
+        finally:
+            self.leave(key, caller)
 
     @callback
     def async_schedule_save(self) -> None:
@@ -97,36 +134,83 @@ class BudgetRegistry:
         self._store.async_delay_save(self._data_to_save, SAVE_DELAY)
 
     @callback
-    def _data_to_save(self) -> dict[str, list[float]]:
-        since = dt_util.utcnow().timestamp() - DAY
-        data = {
-            key: [at for at in calls if at > since] for key, calls in self._kept.items()
+    def _data_to_save(self) -> dict[str, Any]:
+        now = dt_util.utcnow().timestamp()
+        kept = {
+            key: _Kept([at for at in kept.calls if at > now - DAY], kept.pause)
+            for key, kept in self._kept.items()
         }
-        data.update(
-            (key, budget.recent_calls(since + DAY))
+        kept |= {
+            key: _Kept(budget.recent_calls(now), budget.pause_state())
             for key, budget in self._budgets.items()
-        )
-        return {key: calls for key, calls in data.items() if calls}
+        }
+        return {
+            key: {"calls": kept.calls}
+            | ({} if kept.pause is None else {"pause": asdict(kept.pause)})
+            for key, kept in kept.items()
+            if kept.calls or (kept.pause is not None and kept.pause.until > now)
+        }
 
 
-def _valid_calls(stored: Any) -> dict[str, list[float]]:
-    """Return the well-formed part of what the store held."""
+def _valid(stored: Any, now: float) -> dict[str, _Kept]:
+    """Return the part of what the store held that can be true.
+
+    Calls and pauses later than now cannot have been made (a store written by a
+    clock in the future, or damaged): they are dropped with one warning.
+    """
     if stored is None:
         return {}
     if not isinstance(stored, Mapping):
         LOGGER.warning("Ignoring the stored call history: it is not a mapping")
         return {}
-    valid: dict[str, list[float]] = {}
-    for key, calls in stored.items():
-        if isinstance(key, str) and isinstance(calls, list):
-            valid[key] = sorted(
-                float(at)
-                for at in calls
-                if isinstance(at, (int, float))
-                and not isinstance(at, bool)
-                and math.isfinite(at)
-            )
+    valid: dict[str, _Kept] = {}
+    future = False
+    for key, value in stored.items():
+        # Version 1 stored the calls alone; now the pause is kept with them.
+        entry = {"calls": value} if isinstance(value, list) else value
+        if not isinstance(key, str) or not isinstance(entry, Mapping):
+            continue
+        calls = entry.get("calls")
+        times = sorted(
+            float(at)
+            for at in (calls if isinstance(calls, list) else [])
+            if isinstance(at, int | float)
+            and not isinstance(at, bool)
+            and math.isfinite(at)
+        )
+        kept = [at for at in times if at <= now + FUTURE_SLACK]
+        pause = _valid_pause(entry.get("pause"), now)
+        future |= len(kept) < len(times) or pause is False
+        valid[key] = _Kept(kept, pause or None)
+    if future:
+        LOGGER.warning(
+            "Ignoring calls and pauses in the stored call history that lie in the "
+            "future: they cannot have been made"
+        )
     return valid
+
+
+def _valid_pause(stored: Any, now: float) -> PauseState | Literal[False] | None:
+    """Return a stored pause, None if there is none, False if it cannot be true."""
+    if not isinstance(stored, Mapping):
+        return None
+    try:
+        pause = PauseState(
+            until=float(stored["until"]),
+            length=float(stored["length"]),
+            rate_limits=int(stored["rate_limits"]),
+            last_pause=float(stored["last_pause"]),
+        )
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+    if not (
+        0 <= pause.length <= PAUSE_MAX
+        and 0 <= pause.last_pause <= PAUSE_MAX
+        and pause.until - pause.length <= now + FUTURE_SLACK
+        and pause.rate_limits >= 0
+    ):
+        return False
+    return pause
 
 
 async def async_get_budget_registry(hass: HomeAssistant) -> BudgetRegistry:

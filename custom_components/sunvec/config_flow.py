@@ -19,9 +19,14 @@ from homeassistant.helpers.selector import (
 import voluptuous as vol
 
 from .api import SunvecClient, SunvecError, normalize_api_address, normalize_wifi_sn
+from .budget_registry import account_key, async_get_budget_registry
 from .const import CONF_ACCOUNT, CONF_API_ADDRESS, CONF_WIFI_SN, DOMAIN, LOGGER
 from .errors import meaning_of
 from .models import RealtimeData
+
+# The check waits at most this long for the account's call budget (other inverters
+# of the account may be polling); beyond it the form says to try again.
+FLOW_WAIT_MAX = 30.0
 
 _TEXT = TextSelector()
 _PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
@@ -218,15 +223,25 @@ class SunvecConfigFlow(ConfigFlow, domain=DOMAIN):
             )
         except ValueError:
             return None, {CONF_API_ADDRESS: "invalid_api_address"}
+        registry = await async_get_budget_registry(self.hass)
+        if not await registry.async_wait_for_call(
+            account_key(client.base_url, token.strip()),
+            f"config flow {self.flow_id}",
+            FLOW_WAIT_MAX,
+        ):
+            return None, {"base": "rate_limited"}
         try:
             return await client.get_realtime(wifi_sn), {}
-        except SunvecError as err:
-            LOGGER.info("The Sunvec cloud refused the check: %s", err)
+        except Exception as err:  # noqa: BLE001 - every failure gives the form back
             meaning = meaning_of(err)
+            if isinstance(err, SunvecError):
+                LOGGER.info("The Sunvec cloud refused the check: %s", err)
+            else:
+                LOGGER.warning(
+                    "Unexpected error while checking the Sunvec account: %s",
+                    type(err).__name__,
+                )
             return None, {meaning.field: meaning.key}
-        except Exception:  # noqa: BLE001 - any failure must still give the form back
-            LOGGER.exception("Unexpected error while checking the Sunvec account")
-            return None, {"base": "unknown"}
 
     def _configured_accounts(self) -> dict[str, tuple[str, str, str]]:
         """Return the distinct accounts of the configured inverters.

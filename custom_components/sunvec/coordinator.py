@@ -1,17 +1,15 @@
 """Runtime data and the coordinator that fetches one inverter's record.
 
 The coordinator fetches when its scheduler (`PollScheduler`) lets it, maps every
-client error in one place (through `errors.meaning_of`), and builds what the
-entities show once per reply: `SunvecData`, with the upload instant from the
-upload clock and the facts derived from it (stale, the plant's today). When time
-alone changes those facts (the upload turns stale, the plant's midnight passes),
-it publishes them again for the same record.
+client error in one place (through `errors.meaning_of`), and has each reply read
+once (`ReplyReader`) into what the entities show (`SunvecData`). When time alone
+changes its facts (the upload turns stale, the plant's midnight passes), it
+publishes them again for the same reply.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_TOKEN
@@ -28,32 +26,10 @@ from .const import CONF_API_ADDRESS, CONF_WIFI_SN, DOMAIN, LOGGER
 from .errors import Failure, meaning_of
 from .models import InverterStatus, RealtimeData
 from .repairs import async_update_not_uploading
+from .reply import ReplyReader, SunvecData
 from .scheduler import AdaptiveScheduler, CallsUsedUpError, PollScheduler, ReplyFacts
-from .upload_clock import UploadClock, UploadTime, is_stale, stale_after
 
 type SunvecConfigEntry = ConfigEntry[SunvecCoordinator]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SunvecData:
-    """What the entities show: the last record, its upload, and the facts at `as_of`."""
-
-    record: RealtimeData
-    upload: UploadTime | None
-    """When the record was uploaded; None for a record without a usable time."""
-    received_at: datetime
-    """When the reply came: a new value here is a new reply."""
-    as_of: datetime
-    """The instant the facts below describe."""
-    stale: bool
-    """Whether the upload is too old for live values (never for an undated one)."""
-    plant_today: date
-    """The plant's date."""
-
-    @property
-    def asleep(self) -> bool:
-        """Return whether the inverter's last record says it went to sleep."""
-        return self.record.inverter_status is InverterStatus.SLEEP
 
 
 class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
@@ -72,7 +48,8 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
             entry.data[CONF_API_ADDRESS],
             entry.data[CONF_TOKEN],
         )
-        self.clock = UploadClock(dt_util.get_default_time_zone())
+        self._token: str = entry.data[CONF_TOKEN]
+        self.reader = ReplyReader(dt_util.get_default_time_zone(), entry.title)
         self.scheduler: PollScheduler = AdaptiveScheduler(
             hass,
             account_key(self.client.base_url, entry.data[CONF_TOKEN]),
@@ -80,6 +57,7 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
             self._start_poll,
         )
         self._unsub_facts: CALLBACK_TYPE | None = None
+        self._shut_down = False
 
     async def _async_setup(self) -> None:
         """Wait for the account's turn before the first call: entries do not burst."""
@@ -88,7 +66,7 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
         except CallsUsedUpError as err:
             raise UpdateFailed(
                 translation_domain=DOMAIN,
-                translation_key="budget_used_up",
+                translation_key="account_paused" if err.paused else "budget_used_up",
                 translation_placeholders={
                     "until": dt_util.as_local(
                         dt_util.utc_from_timestamp(err.until)
@@ -105,12 +83,15 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
             raise self.last_exception
         try:
             record = await self.client.get_realtime(self.wifi_sn)
-        except SunvecError as err:
-            raise self._failed(err, dt_util.utcnow()) from err
-        return self._data_from(record, dt_util.utcnow())
+            return self._data_from(record, dt_util.utcnow())
+        except Exception as err:  # noqa: BLE001 - whatever a poll raises, polling goes on
+            failure = self._failed(err, dt_util.utcnow())
+        # Raised outside the handler: nothing chains the original error, which may
+        # hold anything the cloud sent.
+        raise failure
 
-    def _failed(self, err: SunvecError, now: datetime) -> Exception:
-        """Map a client error to what Home Assistant raises, and back off."""
+    def _failed(self, err: Exception, now: datetime) -> Exception:
+        """Map an error to what Home Assistant raises (it logs it once); back off."""
         meaning = meaning_of(err)
         retry_after = (
             getattr(err, "retry_after", None)
@@ -120,16 +101,19 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
         wait = self.scheduler.observe_failure(
             now.timestamp(), meaning.failure, retry_after
         )
+        error = (
+            str(err) if isinstance(err, SunvecError) else f"{type(err).__name__}: {err}"
+        ).replace(self._token, "**REDACTED**")[:300]
         if meaning.failure is Failure.AUTH:
             return ConfigEntryAuthFailed(
                 translation_domain=DOMAIN,
                 translation_key=meaning.key,
-                translation_placeholders={"error": str(err), "wifi_sn": self.wifi_sn},
+                translation_placeholders={"error": error, "wifi_sn": self.wifi_sn},
             )
         failed = UpdateFailed(
             translation_domain=DOMAIN,
             translation_key=meaning.key,
-            translation_placeholders={"error": str(err), "wifi_sn": self.wifi_sn},
+            translation_placeholders={"error": error, "wifi_sn": self.wifi_sn},
         )
         if wait is not None:
             # Honoured from Home Assistant 2025.12 on, ignored before (ha-compat #2).
@@ -137,20 +121,14 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
         return failed
 
     def _data_from(self, record: RealtimeData, now: datetime) -> SunvecData:
-        """Build what the entities show from a new reply; plan the next poll."""
-        upload = (
-            None
-            if record.upload_time is None
-            else self.clock.read(
-                record.upload_time, now=now, hint=record.utc_upload_time
-            )
-        )
+        """Read a new reply into what the entities show; plan the next poll."""
+        record, upload = self.reader.read(record, now)
         self.scheduler.observe_reply(
             now.timestamp(),
             ReplyFacts(
                 upload_ts=None if upload is None else upload.timestamp,
                 asleep=record.inverter_status is InverterStatus.SLEEP,
-                plant_keeps_our_time=not self.clock.offset,
+                plant_keeps_our_time=not self.reader.clock.offset,
             ),
         )
         async_update_not_uploading(
@@ -160,49 +138,40 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
             None if upload is None else upload.instant,
             now,
         )
-        return self._facts_at(record, upload, received_at=now, now=now)
+        return self._publishable(
+            self.reader.facts(
+                record,
+                upload,
+                received_at=now,
+                now=now,
+                cadence=self.scheduler.cadence,
+            )
+        )
 
-    def _facts_at(
-        self,
-        record: RealtimeData,
-        upload: UploadTime | None,
-        *,
-        received_at: datetime,
-        now: datetime,
-    ) -> SunvecData:
-        """Return what the entities show of a reply at ``now``.
-
-        Wakes the entities again when time alone changes it: between polls (none
-        at all while the inverter sleeps) the upload turns stale, and the plant's
-        midnight resets yield today.
-        """
-        cadence = self.scheduler.cadence
-        wake = self.clock.next_plant_midnight(now)
-        if (
-            upload is not None
-            and now < (stale_at := upload.instant + stale_after(cadence)) < wake
-        ):
-            wake = stale_at
+    def _publishable(self, data: SunvecData) -> SunvecData:
+        """Return ``data``, waking the entities again when time alone changes it."""
         if self._unsub_facts is not None:
             self._unsub_facts()
-        self._unsub_facts = async_track_point_in_utc_time(
-            self.hass, self._handle_time_passed, wake + timedelta(seconds=1)
-        )
-        return SunvecData(
-            record=record,
-            upload=upload,
-            received_at=received_at,
-            as_of=now,
-            stale=upload is not None and is_stale(upload.instant, now, cadence),
-            plant_today=self.clock.plant_today(now),
-        )
+            self._unsub_facts = None
+        if not self._shut_down:
+            wake = self.reader.next_change(data, self.scheduler.cadence)
+            self._unsub_facts = async_track_point_in_utc_time(
+                self.hass, self._handle_time_passed, wake + timedelta(seconds=1)
+            )
+        return data
 
     @callback
     def _handle_time_passed(self, now: datetime) -> None:
         self._unsub_facts = None
         data = self.data
-        self.data = self._facts_at(
-            data.record, data.upload, received_at=data.received_at, now=now
+        self.data = self._publishable(
+            self.reader.facts(
+                data.record,
+                data.upload,
+                received_at=data.received_at,
+                now=now,
+                cadence=self.scheduler.cadence,
+            )
         )
         self.async_update_listeners()
 
@@ -214,7 +183,8 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
         )
 
     async def async_shutdown(self) -> None:
-        """Stop polling and the time-driven wake-ups."""
+        """Stop polling and the time-driven wake-ups, also of a poll in flight."""
+        self._shut_down = True
         await super().async_shutdown()
         self.scheduler.stop()
         if self._unsub_facts is not None:

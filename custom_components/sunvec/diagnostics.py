@@ -30,7 +30,7 @@ async def async_get_config_entry_diagnostics(
         },
         "last_update_success": coordinator.last_update_success,
         "scheduling": coordinator.scheduler.diagnostics(),
-        "clock_offset_s": coordinator.clock.offset.total_seconds(),
+        "clock_offset_s": coordinator.reader.clock.offset.total_seconds(),
         "last_reply": None
         if data is None
         else {

@@ -12,13 +12,14 @@ integrating the repeats would count the same reading many times.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 import math
 from typing import Final
 
 from .const import UPLOAD_PERIOD
+from .guards import MAX_LIFETIME_KWH, MAX_POWER_W
 
 DEFAULT_MAX_GAP: Final = timedelta(seconds=3 * UPLOAD_PERIOD)
 """Longest interval between two uploads that is integrated.
@@ -130,7 +131,13 @@ class PowerIntegrator:
         """
         if self._last_time is not None and sample_time <= self._last_time:
             return self._total
-        power = power_w if power_w is not None and math.isfinite(power_w) else None
+        power = (
+            power_w
+            if power_w is not None
+            and math.isfinite(power_w)
+            and abs(power_w) <= MAX_POWER_W
+            else None
+        )
         if (
             power is not None
             and self._last_power is not None
@@ -155,11 +162,12 @@ class PowerIntegrator:
         a restart never adds a spike.
 
         Args:
-            total_kwh: The stored total; a negative or non-finite one restarts at 0.
+            total_kwh: The stored total; a negative, non-finite or impossibly large
+                one restarts at 0.
             last_time: Upload time of the last sample, if any.
             last_power: Its power in W, if known.
         """
-        self._total = total_kwh if math.isfinite(total_kwh) and total_kwh > 0 else 0.0
+        self._total = total_kwh if 0 < total_kwh <= MAX_LIFETIME_KWH else 0.0
         self._last_time = last_time
         self._last_power = (
             last_power
@@ -184,6 +192,8 @@ class PowerIntegrator:
         *,
         part: str = PowerPart.POSITIVE,
         max_gap: timedelta = DEFAULT_MAX_GAP,
+        now: datetime | None = None,
+        report: Callable[[str], None] = lambda _: None,
     ) -> PowerIntegrator:
         """Build an integrator from `as_dict` output; bad fields are dropped.
 
@@ -191,6 +201,9 @@ class PowerIntegrator:
             data: What `as_dict` returned before.
             part: As for the constructor.
             max_gap: As for the constructor.
+            now: The current time (aware): a stored sample after it cannot be
+                true, and is dropped (the total is kept).
+            report: Told in a sentence what was dropped, if anything.
 
         Returns:
             The restored integrator.
@@ -207,6 +220,11 @@ class PowerIntegrator:
             last_time = None
         if last_time is not None and last_time.tzinfo is None:
             last_time = None  # as_dict stores aware times; a naive one is not ours
+        if last_time is not None and now is not None and last_time > now:
+            report(f"the stored sample of {last_time} lies in the future")
+            last_time = None
+        if isinstance(total, int | float) and not 0 <= total <= MAX_LIFETIME_KWH:
+            report(f"the stored total of {total} kWh cannot be true")
         integrator.restore(
             float(total) if isinstance(total, int | float) else 0.0,
             last_time,

@@ -65,8 +65,12 @@ MEANINGS: tuple[tuple[type[SunvecError], ErrorMeaning], ...] = (
     (SunvecConnectionError, ErrorMeaning("cannot_connect", BASE, Failure.TRANSIENT)),
 )
 OTHER = ErrorMeaning("api_error", BASE, Failure.TRANSIENT)
+UNEXPECTED = ErrorMeaning("unknown", BASE, Failure.TRANSIENT)
+"""Anything else raised while polling or checking: a bug, or a reply nobody foresaw."""
 
 
-def meaning_of(err: SunvecError) -> ErrorMeaning:
-    """Return what a client error means."""
+def meaning_of(err: Exception) -> ErrorMeaning:
+    """Return what an error of the client (or anything else raised) means."""
+    if not isinstance(err, SunvecError):
+        return UNEXPECTED
     return next((meaning for kind, meaning in MEANINGS if isinstance(err, kind)), OTHER)

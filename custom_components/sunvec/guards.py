@@ -10,16 +10,49 @@ every time in, from the upload clock). The cloud's known faults (see
 * ``yieldtoday`` carrying yesterday's total after the plant's midnight.
 
 `LifetimeCounterGuard` guards the ``total_increasing`` lifetime kWh counters,
-`DayTotalGuard` guards ``yieldtoday``.
+`DayTotalGuard` guards ``yieldtoday``, and `plausible_record` drops every reading of
+a record that no inverter of this kind can produce (`MAX_POWER_W`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 import math
-from typing import Final, TypeGuard
+from typing import Any, Final, TypeGuard
+
+from .models import RealtimeData
+
+# --- What an inverter can do --------------------------------------------------------
+
+MAX_POWER_W: Final = 100_000.0
+"""A power no inverter of this kind reaches (W).
+
+The largest models on such clouds are three-phase inverters of a few tens of kW; a
+reading beyond this (a glitch, a unit error, ``1e308``) cannot be true and is a
+missing value: it is neither shown nor integrated.
+"""
+
+MAX_LIFETIME_KWH: Final = MAX_POWER_W / 1000 * 24 * 365.25 * 40
+"""More energy than such an inverter can count in forty years at full power."""
+
+MAX_DAY_KWH: Final = MAX_POWER_W / 1000 * 24
+"""More energy than such an inverter can count in one day at full power."""
+
+COUNTER_STEP_MARGIN_KWH: Final = 1.0
+"""What a counter may rise beyond full power over the time between two uploads.
+
+Counters have 0.01-0.1 kWh resolution and the upload times one-second resolution.
+"""
+
+
+def max_energy_kwh(elapsed: timedelta) -> float:
+    """Return the most a counter can rise over ``elapsed`` (kWh)."""
+    hours = max(elapsed.total_seconds(), 0.0) / 3600
+    return MAX_POWER_W / 1000 * hours + COUNTER_STEP_MARGIN_KWH
+
 
 # --- Lifetime counters -------------------------------------------------------------
 
@@ -63,19 +96,26 @@ class GuardStatus(StrEnum):
     MISSING = "missing"
     """The value was ``None``; the last good value is kept."""
     INVALID = "invalid"
-    """The value was 0 (lifetime counters only), negative or not finite; kept."""
+    """The value was 0 (lifetime counters only), negative, not finite or beyond
+    what any inverter can count; the last good value is kept."""
     LOWER = "lower"
     """The value was lower than the last good one; the last good value is kept."""
+    IMPLAUSIBLE = "implausible"
+    """The value rose faster than any inverter can produce; the last good value is
+    kept."""
     DUPLICATE = "duplicate"
     """The same upload was seen before; nothing changes."""
     REPLACED = "replaced"
-    """A lower lifetime counter was confirmed long enough: it is the new baseline."""
+    """A lower (or implausibly higher) lifetime counter was confirmed long enough:
+    it is the new baseline."""
     NEW_DAY = "new_day"
     """The day total started a new plant day."""
     CARRYOVER = "carryover"
     """The new plant day still carries yesterday's total, which is not shown."""
     OUT_OF_ORDER = "out_of_order"
     """The record belongs to an earlier plant day than the one shown; ignored."""
+    FUTURE_DAY = "future_day"
+    """The record claims a plant day that has not begun; ignored."""
 
 
 def _usable(value: float | None) -> TypeGuard[float]:
@@ -86,15 +126,17 @@ def _usable(value: float | None) -> TypeGuard[float]:
 class LifetimeCounterGuard:
     """Make a lifetime kWh counter safe for a ``total_increasing`` sensor.
 
-    A lower value, 0 or ``None`` keeps the last good value, unless the lower values
-    are confirmed for long enough to be a real meter or inverter replacement:
-    at least `COUNTER_RESET_MIN_UPLOADS` consecutive distinct uploads spanning at
-    least `COUNTER_RESET_MIN_SPAN`, all below the last good value and never
-    decreasing among themselves. 0 never counts towards a replacement (a counter of
-    exactly 0 is the classic glitch, and accepting it would let the old total come
-    back as a spike). ``None`` and 0 neither count nor break the confirmation; a
-    value at or above the last good one ends it. A value above the last good one is
-    always taken: this guard does not judge upward jumps.
+    A value above the last good one is taken if the inverter could have produced
+    the difference since the last good upload (`max_energy_kwh`). A lower value, an
+    implausible rise, 0 or ``None`` keeps the last good value, unless the other
+    values are confirmed for long enough to be a real meter or inverter replacement
+    (or, for a rise, a last good value that was itself the glitch): at least
+    `COUNTER_RESET_MIN_UPLOADS` consecutive distinct uploads spanning at least
+    `COUNTER_RESET_MIN_SPAN`, never decreasing among themselves and rising no faster
+    than an inverter can. 0 never counts towards a replacement (a counter of exactly
+    0 is the classic glitch, and accepting it would let the old total come back as
+    a spike). ``None`` and 0 neither count nor break the confirmation; a plausible
+    value ends it.
     """
 
     def __init__(
@@ -106,17 +148,20 @@ class LifetimeCounterGuard:
         """Create a guard without a known value.
 
         Args:
-            confirm_uploads: Distinct uploads needed to accept a lower baseline.
+            confirm_uploads: Distinct uploads needed to accept another baseline.
             confirm_span: Upload time those uploads must span.
         """
         self._confirm_uploads = confirm_uploads
         self._confirm_span = confirm_span
         self._last_good: float | None = None
+        # The upload of the last good value, when known (not after an old restore).
+        self._good_time: datetime | None = None
         self._last_upload: datetime | None = None
         self._status: GuardStatus | None = None
         self._run_start: datetime | None = None
         self._run_count = 0
         self._run_last = 0.0
+        self._run_last_time: datetime | None = None
 
     @property
     def last_good(self) -> float | None:
@@ -128,15 +173,26 @@ class LifetimeCounterGuard:
         """Why the last `update` returned what it did (``None`` before any)."""
         return self._status
 
-    def restore(self, value: float | None) -> None:
+    def restore(self, value: float | None, upload_time: datetime | None) -> None:
         """Seed the last good value, e.g. the sensor's state before a restart.
 
         Args:
-            value: The value shown before; ignored unless finite and above 0.
+            value: The value shown before; ignored unless finite, above 0 and
+                within what an inverter can count.
+            upload_time: The upload of that value, if known (aware; the caller
+                drops one that lies in the future).
         """
-        if _usable(value) and value > 0:
+        if _usable(value) and 0 < value <= MAX_LIFETIME_KWH:
             self._last_good = value
+            self._good_time = upload_time
             self._clear_run()
+
+    def as_dict(self) -> dict[str, str | float | None]:
+        """Return the state to store (JSON-safe), for `restore`."""
+        return {
+            "last_good": self._last_good,
+            "last_time": self._good_time.isoformat() if self._good_time else None,
+        }
 
     def update(self, value: float | None, upload_time: datetime) -> float | None:
         """Take one record and return the value to show.
@@ -155,44 +211,74 @@ class LifetimeCounterGuard:
         self._last_upload = upload_time
         if value is None:
             self._status = GuardStatus.MISSING
-        elif not _usable(value) or not value:
+        elif not _usable(value) or not value or value > MAX_LIFETIME_KWH:
             self._status = GuardStatus.INVALID
-        elif self._last_good is None or value >= self._last_good:
-            self._last_good = value
-            self._clear_run()
+        elif self._last_good is None or (
+            value >= self._last_good
+            and _could_rise(self._last_good, self._good_time, value, upload_time)
+        ):
+            self._accept(value, upload_time)
             self._status = GuardStatus.ACCEPTED
         else:
-            self._status = self._lower(value, upload_time)
+            self._status = self._candidate(
+                value,
+                upload_time,
+                GuardStatus.LOWER
+                if value < self._last_good
+                else GuardStatus.IMPLAUSIBLE,
+            )
         return self._last_good
 
-    def _lower(self, value: float, upload_time: datetime) -> GuardStatus:
-        """Count a value below the last good one towards a replacement."""
-        if self._run_start is None or value < self._run_last:
+    def _accept(self, value: float, upload_time: datetime) -> None:
+        self._last_good = value
+        self._good_time = upload_time
+        self._clear_run()
+
+    def _candidate(
+        self, value: float, upload_time: datetime, status: GuardStatus
+    ) -> GuardStatus:
+        """Count a value the last good one rules out towards another baseline."""
+        if (
+            self._run_start is None
+            or value < self._run_last
+            or not _could_rise(self._run_last, self._run_last_time, value, upload_time)
+        ):
             self._run_start = upload_time
             self._run_count = 0
         self._run_count += 1
         self._run_last = value
+        self._run_last_time = upload_time
         if (
             self._run_count >= self._confirm_uploads
             and upload_time - self._run_start >= self._confirm_span
         ):
-            self._last_good = value
-            self._clear_run()
+            self._accept(value, upload_time)
             return GuardStatus.REPLACED
-        return GuardStatus.LOWER
+        return status
 
     def _clear_run(self) -> None:
-        """Forget the lower values collected so far."""
+        """Forget the values collected towards another baseline."""
         self._run_start = None
         self._run_count = 0
         self._run_last = 0.0
+        self._run_last_time = None
+
+
+def _could_rise(
+    before: float, before_time: datetime | None, value: float, upload_time: datetime
+) -> bool:
+    """Return whether a counter can rise from ``before`` to ``value`` in the time."""
+    if before_time is None:
+        return True
+    return value - before <= max_energy_kwh(upload_time - before_time)
 
 
 class DayTotalGuard:
     """Make ``yieldtoday`` safe: it goes down only when the plant's day changes.
 
-    Within one plant day (the plant's date of the upload, as the upload clock gives it) the value
-    never goes down: a lower glitch keeps the day's maximum. On the first record of
+    Within one plant day (the plant's date of the upload, as the upload clock gives
+    it) the value never goes down: a lower glitch keeps the day's maximum, and it
+    rises no faster than an inverter can produce. On the first record of
     a new day, a value at or above yesterday's final (when that was above 0) is
     yesterday's total carried over: the day reads 0 until the inverter reports a
     value lower than yesterday's final, or `DAY_CARRYOVER_MAX` has passed. Within
@@ -201,8 +287,9 @@ class DayTotalGuard:
     date has moved past the last record's (inverter asleep over midnight),
     `value_for` reads 0.
 
-    Persist `as_dict` to restore; the
-    displayed value alone is not enough, because it reads 0 after midnight.
+    A record of a plant day that has not begun, or a value beyond what an inverter
+    can produce in a day, is ignored. Persist `as_dict` to restore; the displayed
+    value alone is not enough, because it reads 0 after midnight.
     """
 
     def __init__(self, *, carryover_max: timedelta = DAY_CARRYOVER_MAX) -> None:
@@ -215,6 +302,8 @@ class DayTotalGuard:
         self._carryover_max = carryover_max
         self._day: date | None = None
         self._max = 0.0
+        # The upload of the day's maximum, when known (not after a restore).
+        self._max_time: datetime | None = None
         self._yesterday_final = 0.0
         self._carry = False
         self._day_start: datetime | None = None
@@ -237,10 +326,11 @@ class DayTotalGuard:
             yesterday_final: The final value of the day before it, if stored. With it,
                 a restored 0 goes on waiting for the carried-over total to go away.
         """
-        if not _usable(value):
+        if not _usable(value) or value > MAX_DAY_KWH:
             return
         self._day = day
         self._max = value
+        self._max_time = None
         self._yesterday_final = yesterday_final if _usable(yesterday_final) else 0.0
         self._carry = self._yesterday_final > 0 and value == 0
         self._day_start = None
@@ -258,12 +348,16 @@ class DayTotalGuard:
         cls,
         data: Mapping[str, object],
         *,
+        today: date | None = None,
+        report: Callable[[str], None] = lambda _: None,
         carryover_max: timedelta = DAY_CARRYOVER_MAX,
     ) -> DayTotalGuard:
         """Build a guard from `as_dict` output; bad or missing data starts fresh.
 
         Args:
             data: What `as_dict` returned before.
+            today: The plant's date now: a stored day after it cannot be true.
+            report: Told in a sentence what was dropped, if anything.
             carryover_max: As for the constructor.
 
         Returns:
@@ -276,6 +370,9 @@ class DayTotalGuard:
         try:
             restored_day = date.fromisoformat(day) if isinstance(day, str) else None
         except ValueError:
+            restored_day = None
+        if restored_day is not None and today is not None and restored_day > today:
+            report(f"the stored day {restored_day} has not begun")
             restored_day = None
         if restored_day is not None and isinstance(value, int | float):
             guard.restore(
@@ -305,7 +402,12 @@ class DayTotalGuard:
         return self._max
 
     def update(
-        self, value: float | None, upload_time: datetime, record_day: date
+        self,
+        value: float | None,
+        upload_time: datetime,
+        record_day: date,
+        *,
+        today: date | None = None,
     ) -> float | None:
         """Take one record and return the value to show for its day.
 
@@ -313,18 +415,22 @@ class DayTotalGuard:
             value: ``yieldtoday`` as reported (kWh), or ``None``.
             upload_time: The record's upload instant (aware, from the upload clock).
             record_day: The plant's date of that upload.
+            today: The plant's date now, if known: a later record day is ignored.
 
         Returns:
-            `value_for` the record's day.
+            `value_for` the record's day (today's, for an ignored future day).
         """
+        if today is not None and record_day > today:
+            self._status = GuardStatus.FUTURE_DAY
+            return self.value_for(today)
         if value is None:
             self._status = GuardStatus.MISSING
-        elif not _usable(value):
+        elif not _usable(value) or value > MAX_DAY_KWH:
             self._status = GuardStatus.INVALID
         elif self._day is None:
             self._day = record_day
             self._day_start = upload_time
-            self._max = value
+            self._set_max(value, upload_time)
             self._status = GuardStatus.ACCEPTED
         elif record_day < self._day:
             self._status = GuardStatus.OUT_OF_ORDER
@@ -336,10 +442,18 @@ class DayTotalGuard:
             self._status = GuardStatus.LOWER
         elif value > self._max and self._reappeared(value, upload_time):
             self._status = GuardStatus.CARRYOVER
+        elif self._max_time is not None and value - self._max > max_energy_kwh(
+            upload_time - self._max_time
+        ):
+            self._status = GuardStatus.IMPLAUSIBLE
         else:
-            self._max = value
+            self._set_max(value, upload_time)
             self._status = GuardStatus.ACCEPTED
         return self.value_for(record_day)
+
+    def _set_max(self, value: float, upload_time: datetime | None) -> None:
+        self._max = value
+        self._max_time = upload_time
 
     def _new_day(self, value: float, day: date, upload_time: datetime) -> GuardStatus:
         """Start a new plant day, detecting yesterday's total carried over."""
@@ -348,17 +462,17 @@ class DayTotalGuard:
         self._day_start = upload_time
         if 0 < self._yesterday_final <= value:
             self._carry = True
-            self._max = 0.0
+            self._set_max(0.0, None)
             return GuardStatus.CARRYOVER
         self._carry = False
-        self._max = value
+        self._set_max(value, upload_time)
         return GuardStatus.NEW_DAY
 
     def _carried(self, value: float, upload_time: datetime) -> GuardStatus:
         """Take a value while the day still carries yesterday's total."""
         if value < self._yesterday_final or not self._early(upload_time):
             self._carry = False
-            self._max = value
+            self._set_max(value, upload_time)
             return GuardStatus.NEW_DAY
         return GuardStatus.CARRYOVER
 
@@ -371,3 +485,49 @@ class DayTotalGuard:
         if self._day_start is None:  # restored: count from this record on
             self._day_start = upload_time
         return upload_time - self._day_start < self._carryover_max
+
+
+# --- Readings ----------------------------------------------------------------------
+
+_POWERS = ("ac_power", "feed_in_power", "meter2_power", "battery_power")
+_COUNTERS = {
+    "yield_today": MAX_DAY_KWH,
+    "yield_total": MAX_LIFETIME_KWH,
+    "feed_in_energy": MAX_LIFETIME_KWH,
+    "consume_energy": MAX_LIFETIME_KWH,
+}
+
+
+def _power(value: float | None) -> float | None:
+    return value if value is None or abs(value) <= MAX_POWER_W else None
+
+
+def plausible_record(record: RealtimeData) -> tuple[RealtimeData, tuple[str, ...]]:
+    """Return the record with every reading that cannot be true made missing.
+
+    A power beyond `MAX_POWER_W`, a state of charge outside 0-100 %, or a counter
+    beyond what an inverter can count (`MAX_DAY_KWH`, `MAX_LIFETIME_KWH`) cannot be
+    true: it becomes ``None``, like a field the model lacks.
+
+    Returns:
+        The record, and the names of the fields that were dropped.
+    """
+    changes: dict[str, Any] = {
+        name: None
+        for name in _POWERS
+        if _power(getattr(record, name)) is None and getattr(record, name) is not None
+    }
+    changes |= {
+        name: None
+        for name, limit in _COUNTERS.items()
+        if (value := getattr(record, name)) is not None and value > limit
+    }
+    if record.battery_soc is not None and not 0 <= record.battery_soc <= 100:
+        changes["battery_soc"] = None
+    for name in ("eps_power", "pv_power"):
+        values = getattr(record, name)
+        if any(_power(value) != value for value in values):
+            changes[name] = tuple(_power(value) for value in values)
+    if not changes:
+        return record, ()
+    return replace(record, **changes), tuple(sorted(changes))

@@ -34,15 +34,24 @@ from .repairs import async_clear_rate_limited, async_raise_rate_limited
 # out); when the budget has no call for longer than this (the day's calls used up
 # before a restart), set-up is retried later instead.
 SETUP_WAIT_MAX = 600.0
+# Time going back by more than this is a step of the host clock, not timer slack.
+CLOCK_STEP = 60.0
 
 
 class CallsUsedUpError(Exception):
     """The account has no call for a long while: set-up should be retried later."""
 
-    def __init__(self, until: float) -> None:
-        """Say until when (UNIX time) no call can be made."""
+    def __init__(self, until: float, *, paused: bool) -> None:
+        """Say until when (UNIX time) no call can be made, and whether for a pause.
+
+        Args:
+            until: When the next call may be made.
+            paused: True for a rate-limit pause (a lock-out), False for the day's
+                calls used up.
+        """
         super().__init__(f"No call before {until}")
         self.until = until
+        self.paused = paused
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -167,6 +176,7 @@ class AdaptiveScheduler:
         self._wanted: float | None = None
         self._first_turn = False
         self._plant_keeps_our_time = True
+        self._last_plan: float | None = None
 
     @property
     def cadence(self) -> float:
@@ -182,7 +192,9 @@ class AdaptiveScheduler:
                 self._first_turn = True
                 return
             if granted - now > SETUP_WAIT_MAX:
-                raise CallsUsedUpError(granted)
+                raise CallsUsedUpError(
+                    granted, paused=self.budget.paused_until >= granted - TIMER_SLACK
+                )
             await asyncio.sleep(granted - now)
 
     def claim_call(self) -> bool:
@@ -218,7 +230,7 @@ class AdaptiveScheduler:
             return None
         waited: float | None = None
         if failure is Failure.RATE_LIMITED:
-            paused_until = self.budget.pause_for_rate_limit(now)
+            paused_until = self.budget.pause_for_rate_limit(now, retry_after)
             self.policy.observe_error(now, rate_limited=True)
             if self.budget.rate_limit_persists:
                 async_raise_rate_limited(
@@ -259,6 +271,10 @@ class AdaptiveScheduler:
     def _plan(self) -> None:
         """Ask the policy when the next record is due and the budget when to ask."""
         now = _now()
+        if self._last_plan is not None and now < self._last_plan - CLOCK_STEP:
+            # The host clock stepped back: what the policy learnt is in the future.
+            self.policy = UploadPolicy()
+        self._last_plan = now
         if self._plant_keeps_our_time:
             self.policy.set_daylight_hint(
                 sun.get_astral_event_next(self._hass, SUN_EVENT_SUNRISE).timestamp(),

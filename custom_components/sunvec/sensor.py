@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
+import math
 from typing import Any, Self
 
 from homeassistant.components.sensor import (
@@ -16,16 +18,17 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfEnergy, UnitOfPower
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from .const import LOGGER
-from .coordinator import SunvecConfigEntry, SunvecCoordinator, SunvecData
+from .coordinator import SunvecConfigEntry, SunvecCoordinator
 from .energy import PowerIntegrator, PowerPart, sum_known
 from .entity import SunvecEntity
 from .guards import DayTotalGuard, GuardStatus, LifetimeCounterGuard
 from .models import BatteryStatus, InverterStatus, RealtimeData
+from .reply import SunvecData
 
 PARALLEL_UPDATES = 0
 
@@ -300,7 +303,23 @@ async def _restored(entity: RestoreSensor) -> SunvecRestoredData | None:
     return SunvecRestoredData.from_dict(last.as_dict())
 
 
-class SunvecSensorEntity(SunvecEntity, RestoreSensor):
+class _RestoringSensor(SunvecEntity, RestoreSensor):
+    """A sensor that restores a memory, and never shows a number that is not finite."""
+
+    def _report_restore(self, what: str) -> None:
+        """Log one line for what the stored memory held that cannot be true."""
+        LOGGER.warning("%s: ignoring what was stored: %s", self.entity_id, what)
+
+    @property
+    def native_value(self) -> StateType | date | datetime | Decimal:
+        """Return the value; never inf or NaN."""
+        value = self._attr_native_value
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return value
+
+
+class SunvecSensorEntity(_RestoringSensor):
     """A sensor whose value is read from the inverter's last record."""
 
     entity_description: SunvecSensorEntityDescription
@@ -323,27 +342,44 @@ class SunvecSensorEntity(SunvecEntity, RestoreSensor):
 
     async def async_added_to_hass(self) -> None:
         """Restore what the counters last showed, so a glitch after a restart is caught."""
-        await super().async_added_to_hass()
         kind = self.entity_description.kind
+        data = self.coordinator.data
         if kind is ValueKind.LIFETIME:
-            if (last := await self.async_get_last_sensor_data()) is not None and (
-                isinstance(last.native_value, int | float)
-            ):
-                self._lifetime.restore(float(last.native_value))
+            await self._restore_lifetime(data.as_of)
         elif kind is ValueKind.DAY_TOTAL and (restored := await _restored(self)):
-            self._day_total = DayTotalGuard.from_dict(restored.memory)
-        self._update_value()
+            self._day_total = DayTotalGuard.from_dict(
+                restored.memory, today=data.plant_today, report=self._report_restore
+            )
+        await super().async_added_to_hass()
+
+    async def _restore_lifetime(self, now: datetime) -> None:
+        if (restored := await _restored(self)) is not None:
+            memory = restored.memory
+            value, stamp = memory.get("last_good"), memory.get("last_time")
+        elif (last := await self.async_get_last_sensor_data()) is not None:
+            value, stamp = last.native_value, None  # stored before the memory was
+        else:
+            return
+        upload_time = _parse_time(stamp)
+        if upload_time is not None and upload_time > now:
+            self._report_restore(f"the last upload time {upload_time} lies ahead")
+            upload_time = None
+        if isinstance(value, int | float):
+            self._lifetime.restore(float(value), upload_time)
 
     @property
     def extra_restore_state_data(self) -> SensorExtraStoredData:
-        """Store the day total's memory with the value; the rest as a RestoreSensor."""
-        if self.entity_description.kind is ValueKind.DAY_TOTAL:
-            return SunvecRestoredData(
-                self.native_value,
-                self.native_unit_of_measurement,
-                self._day_total.as_dict(),
-            )
-        return super().extra_restore_state_data
+        """Store the guard's memory with the value; the rest as a RestoreSensor."""
+        kind = self.entity_description.kind
+        if kind is ValueKind.DAY_TOTAL:
+            memory = self._day_total.as_dict()
+        elif kind is ValueKind.LIFETIME:
+            memory = self._lifetime.as_dict()
+        else:
+            return super().extra_restore_state_data
+        return SunvecRestoredData(
+            self.native_value, self.native_unit_of_measurement, memory
+        )
 
     @property
     def available(self) -> bool:
@@ -356,13 +392,7 @@ class SunvecSensorEntity(SunvecEntity, RestoreSensor):
         data = self.coordinator.data
         return not data.stale or (data.asleep and kind is not ValueKind.LIVE)
 
-    @callback
-    def _handle_coordinator_update(self) -> None:
-        """Run a new reply's record through the guards, then write the state."""
-        self._update_value()
-        super()._handle_coordinator_update()
-
-    def _update_value(self) -> None:
+    def _update_from_data(self) -> None:
         data = self.coordinator.data
         description = self.entity_description
         reported = description.value_fn(data)
@@ -389,7 +419,10 @@ class SunvecSensorEntity(SunvecEntity, RestoreSensor):
             self._log_guard(self._lifetime.status, reported, kept)
         elif kind is ValueKind.DAY_TOTAL and data.upload is not None:
             kept = self._day_total.update(
-                _as_float(reported), data.upload.instant, data.upload.plant_day
+                _as_float(reported),
+                data.upload.instant,
+                data.upload.plant_day,
+                today=data.plant_today,
             )
             self._log_guard(self._day_total.status, reported, kept)
         unknown_fn = self.entity_description.unknown_code_fn
@@ -426,7 +459,7 @@ class SunvecSensorEntity(SunvecEntity, RestoreSensor):
             )
 
 
-class SunvecEnergyIntegralSensor(SunvecEntity, RestoreSensor):
+class SunvecEnergyIntegralSensor(_RestoringSensor):
     """Energy integrated with the trapezoid rule from the power of each upload."""
 
     entity_description: SunvecEnergyIntegralDescription
@@ -446,12 +479,14 @@ class SunvecEnergyIntegralSensor(SunvecEntity, RestoreSensor):
 
     async def async_added_to_hass(self) -> None:
         """Continue from the stored total and last sample; never start over at 0."""
-        await super().async_added_to_hass()
         if restored := await _restored(self):
             self._integrator = PowerIntegrator.from_dict(
-                restored.memory, part=self.entity_description.part
+                restored.memory,
+                part=self.entity_description.part,
+                now=self.coordinator.data.as_of,
+                report=self._report_restore,
             )
-        self._add_sample()
+        await super().async_added_to_hass()
 
     @property
     def extra_restore_state_data(self) -> SensorExtraStoredData:
@@ -462,13 +497,7 @@ class SunvecEnergyIntegralSensor(SunvecEntity, RestoreSensor):
             self._integrator.as_dict(),
         )
 
-    @callback
-    def _handle_coordinator_update(self) -> None:
-        """Integrate the power of a new upload, then write the state."""
-        self._add_sample()
-        super()._handle_coordinator_update()
-
-    def _add_sample(self) -> None:
+    def _update_from_data(self) -> None:
         data = self.coordinator.data
         if self.entity_description.needs_battery and not data.record.has_battery:
             self._attr_native_value = None
@@ -483,3 +512,14 @@ class SunvecEnergyIntegralSensor(SunvecEntity, RestoreSensor):
 
 def _as_float(value: StateType | datetime) -> float | None:
     return float(value) if isinstance(value, int | float) else None
+
+
+def _parse_time(value: object) -> datetime | None:
+    """Return an aware time stored as ISO text, else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None

@@ -15,6 +15,7 @@ Pure logic: no Home Assistant imports, no I/O and no clock reads (the caller pas
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 import math
@@ -48,6 +49,20 @@ OFFSET_EVIDENCE_MAX_POLL_GAP: Final = timedelta(hours=1)
 
 MAX_ZONE_OFFSET: Final = timedelta(hours=26)
 """Widest difference between two zones (UTC-12 to UTC+14); beyond it is no zone."""
+
+MAX_AHEAD_OF_UTC: Final = timedelta(hours=14)
+"""No zone's clock is further ahead of UTC: a later wall time cannot be the present."""
+
+EARLIEST_UPLOAD: Final = datetime(2001, 1, 1)  # noqa: DTZ001 - a wall time
+"""No upload of this cloud is older: an earlier time is an inverter clock that lost
+its time (they fall back to 2000 or 1970)."""
+
+
+ZERO: Final = timedelta(0)
+
+
+class ImplausibleTimeError(ValueError):
+    """A time that cannot be true; its message says why."""
 
 
 # --- Staleness ---------------------------------------------------------------------
@@ -99,13 +114,22 @@ class UploadClock:
     the time between calls is part of the evidence.
     """
 
-    def __init__(self, default_zone: tzinfo) -> None:
+    def __init__(
+        self,
+        default_zone: tzinfo,
+        report: Callable[[str, str], None] = lambda _kind, _message: None,
+    ) -> None:
         """Create a clock that reads wall times in ``default_zone`` until it learns.
 
         Args:
             default_zone: Home Assistant's time zone.
+            report: Told what the clock ignores, as a kind and a sentence (the
+                caller logs each kind once).
         """
         self._zone = default_zone
+        self._report = report
+        # Whether the hint of the record seen last could be true.
+        self._hint_ok = False
         self._offset_q = 0
         self._last_naive: datetime | None = None
         self._last_now: datetime | None = None
@@ -160,25 +184,40 @@ class UploadClock:
             wall: The record's ``uploadTime``: the plant's wall time, naive (an
                 aware value is taken as the instant it names).
             now: The time of this fetch, aware.
-            hint: The undocumented ``utcDateTime`` field, if the reply has it;
-                it wins (a naive hint is read as UTC) and sets the offset.
+            hint: The undocumented ``utcDateTime`` field, if the reply has it (a
+                naive hint is read as UTC). It is used only where it can be true
+                (`_checked_hint`); then it wins and sets the offset.
 
         Returns:
             The upload, its instant clamped to ``now``.
 
         Raises:
+            ImplausibleTimeError: The time cannot be true: before any upload of
+                this cloud, or later than any zone's present.
             ValueError: If ``now`` is naive.
         """
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         now = now.astimezone(UTC)
+        # A wall time may be as far ahead as the most eastern zone; an instant only
+        # as far as a clock's skew.
+        ahead = CLOCK_SKEW_MAX + (MAX_AHEAD_OF_UTC if wall.tzinfo is None else ZERO)
+        try:
+            naive = wall.astimezone(UTC).replace(tzinfo=None) if wall.tzinfo else wall
+            possible = EARLIEST_UPLOAD <= naive <= now.replace(tzinfo=None) + ahead
+        except OverflowError:
+            possible = False
+        if not possible:
+            raise ImplausibleTimeError(
+                f"the upload time {wall} cannot be true at {now:%Y-%m-%d %H:%M} UTC"
+            )
         if wall.tzinfo is not None:
             instant = wall.astimezone(UTC)
             plant_day = self.plant_wall(instant).date()
         else:
             walls = self._walls(wall)
-            if hint is not None:
-                instant = self._from_hint(walls, hint)
+            if (checked := self._checked_hint(wall, hint, now)) is not None:
+                instant = self._from_hint(walls, checked)
             else:
                 self._learn(wall, walls, now)
                 instant = self._resolve(walls, now)
@@ -190,6 +229,46 @@ class UploadClock:
             timestamp=instant.timestamp(),
             plant_day=plant_day,
         )
+
+    def _checked_hint(
+        self, wall: datetime, hint: datetime | None, now: datetime
+    ) -> datetime | None:
+        """Return the hint if it can be true, else None (reported once per record).
+
+        It cannot be true if it lies in the future, or if a record that was not
+        there at the previous poll would be older than that poll allows (the field
+        has been seen hours off, see ``sunvec-connect-api.md``). Without such
+        evidence (the first record, a long pause) it is not used either: nothing
+        may depend on it being right.
+        """
+        if hint is None:
+            return None
+        hint = (
+            hint if hint.tzinfo is not None else hint.replace(tzinfo=UTC)
+        ).astimezone(UTC)
+        if wall == self._last_naive:
+            return hint if self._hint_ok else None
+        self._hint_ok = False
+        if hint > now + CLOCK_SKEW_MAX:
+            self._report("hint", f"utcDateTime {hint} lies in the future; ignored")
+        elif self._has_evidence(now):
+            assert self._last_now is not None
+            if hint >= self._last_now - UPLOAD_LATENCY_MAX - CLOCK_SKEW_MAX:
+                self._hint_ok = True
+            else:
+                self._report(
+                    "hint",
+                    f"utcDateTime {hint} is older than the previous poll allows for a "
+                    "new record; ignored, the upload time is read from uploadTime",
+                )
+        return hint if self._hint_ok else None
+
+    def _has_evidence(self, now: datetime) -> bool:
+        """Return whether a new record now says when it was uploaded (see `_learn`)."""
+        if self._last_naive is None or self._last_now is None:
+            return False
+        gap = now - self._last_now
+        return timedelta(0) < gap <= OFFSET_EVIDENCE_MAX_POLL_GAP
 
     def _walls(self, naive: datetime) -> tuple[datetime, ...]:
         """Return the instants a wall time can be in the default zone (1 or 2)."""
@@ -203,11 +282,8 @@ class UploadClock:
         past = [candidate for candidate in candidates if candidate <= now]
         return max(past) if past else min(candidates)
 
-    def _from_hint(self, walls: tuple[datetime, ...], utc_hint: datetime) -> datetime:
-        """Take the instant from ``utcDateTime`` and the offset from it."""
-        if utc_hint.tzinfo is None:
-            utc_hint = utc_hint.replace(tzinfo=UTC)
-        instant = utc_hint.astimezone(UTC)
+    def _from_hint(self, walls: tuple[datetime, ...], instant: datetime) -> datetime:
+        """Take the instant from ``utcDateTime`` (aware, UTC) and the offset from it."""
         quarters = min(
             (round((wall - instant) / OFFSET_QUANTUM) for wall in walls),
             key=lambda q: abs(q - self._offset_q),
@@ -219,13 +295,9 @@ class UploadClock:
         self, naive: datetime, walls: tuple[datetime, ...], now: datetime
     ) -> None:
         """Narrow the possible offsets with a new record and adopt a confirmed one."""
-        if self._last_naive is None or self._last_now is None:
+        if naive == self._last_naive or not self._has_evidence(now):
             return
-        if naive == self._last_naive:
-            return
-        gap = now - self._last_now
-        if gap <= timedelta(0) or gap > OFFSET_EVIDENCE_MAX_POLL_GAP:
-            return
+        assert self._last_now is not None
         earliest_upload = self._last_now - UPLOAD_LATENCY_MAX - CLOCK_SKEW_MAX
         latest_upload = now + CLOCK_SKEW_MAX
         limit = MAX_ZONE_OFFSET / OFFSET_QUANTUM

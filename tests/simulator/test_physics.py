@@ -6,7 +6,6 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 import itertools
 import re
-import time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -467,7 +466,8 @@ def test_a_new_cloud_already_has_records(clock: VirtualClock) -> None:
     assert latest.record["yieldtoday"] > 10
 
 
-def test_fifty_inverters_for_a_day_is_fast() -> None:
+def test_fifty_inverters_for_a_day() -> None:
+    """A fleet's day: every inverter uploads (its speed is the benchmarks' business)."""
     clock = VirtualClock(START)
     cloud = SunvecCloud(clock=clock)
     kinds = list(InverterKind)
@@ -475,8 +475,8 @@ def test_fifty_inverters_for_a_day_is_fast() -> None:
         cloud.add_inverter("t", f"SN{index:03d}", kind=kinds[index % 3])
         for index in range(50)
     ]
-    started = time.perf_counter()
     clock.advance(86400)
     for inverter in inverters:
-        assert inverter.uploads()
-    assert time.perf_counter() - started < 5.0
+        uploads = inverter.uploads()
+        assert uploads
+        assert len({upload.record["uploadTime"] for upload in uploads}) == len(uploads)
