@@ -240,7 +240,7 @@ async def test_the_day_s_calls_survive_a_reload_and_a_restart(
     await run_until(hass, freezer, dt_util.utcnow() + timedelta(seconds=SAVE_DELAY))
     stored = hass_storage[STORAGE_KEY]["data"]
     assert list(stored) == [key]
-    assert len(stored[key]) == made
+    assert len(stored[key]["calls"]) == made
     assert TOKEN not in json.dumps(hass_storage[STORAGE_KEY])
 
     # A reload frees the budget with the entry and starts it again with its calls.

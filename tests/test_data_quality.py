@@ -144,7 +144,7 @@ async def test_night_shows_zero_production_and_sleep(
     freezer: FrozenDateTimeFactory,
     cloud_url: str,
 ) -> None:
-    """A grid-tied inverter asleep at night: 0 W, status sleep, not uploading."""
+    """A grid-tied inverter asleep at night: 0 W, status sleep, uploads asleep."""
     hass = hass_at_plant
     await add_inverter(hass, simulated_entry(cloud_url, GRID_TIED))
     await run_until(hass, freezer, at_plant("2026-06-21 23:30"), timedelta(minutes=1))
@@ -158,9 +158,9 @@ async def test_night_shows_zero_production_and_sleep(
         hass.states.get(entity_id(hass, GRID_TIED, "feed_in_power")).state
         == STATE_UNAVAILABLE
     )
+    # Asleep, not "not uploading": a normal night is no fault.
     assert (
-        hass.states.get(entity_id(hass, GRID_TIED, "uploading", "binary_sensor")).state
-        == "off"
+        hass.states.get(entity_id(hass, GRID_TIED, "upload_state")).state == "asleep"
     )
     assert float(hass.states.get(entity_id(hass, GRID_TIED, "yield_total")).state) > 0
     last_upload = hass.states.get(entity_id(hass, GRID_TIED, "last_upload")).state
@@ -321,6 +321,8 @@ async def test_not_uploading_in_daylight_raises_a_repair_issue(
     issue = issue_registry.async_get_issue(DOMAIN, issue_id)
     assert issue is not None
     assert issue.translation_key == "not_uploading"
+    upload_state = entity_id(hass, HYBRID, "upload_state")
+    assert hass.states.get(upload_state).state == "not_uploading"
 
     # Not uploading: polled every quiet interval, so the next poll sees the upload.
     cloud.clear_faults()
@@ -333,3 +335,4 @@ async def test_not_uploading_in_daylight_raises_a_repair_issue(
     assert (
         hass.states.get(entity_id(hass, HYBRID, "ac_power")).state != STATE_UNAVAILABLE
     )
+    assert hass.states.get(upload_state).state == "uploading"

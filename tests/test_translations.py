@@ -208,7 +208,7 @@ def test_translation_problems_are_named() -> None:
 @pytest.mark.parametrize("platform", DESCRIPTIONS)
 def test_entity_translation_keys_have_names(platform: str) -> None:
     """Every translation_key of an entity description has a name in en.json."""
-    names = EN["entity"][platform]
+    names = EN["entity"].get(platform, {})
     missing = [
         description.translation_key
         for description in DESCRIPTIONS[platform]

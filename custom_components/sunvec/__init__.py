@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 
 from .budget_registry import async_get_budget_registry
+from .const import CONF_WIFI_SN, DOMAIN, LOGGER
 from .coordinator import SunvecConfigEntry, SunvecCoordinator
+from .repairs import async_clear_not_uploading
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
 
@@ -24,3 +27,28 @@ async def async_setup_entry(hass: HomeAssistant, entry: SunvecConfigEntry) -> bo
 async def async_unload_entry(hass: HomeAssistant, entry: SunvecConfigEntry) -> bool:
     """Unload a config entry."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: SunvecConfigEntry) -> None:
+    """Withdraw the inverter's repair issue with it."""
+    async_clear_not_uploading(hass, entry.data[CONF_WIFI_SN])
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: SunvecConfigEntry) -> bool:
+    """Bring an entry of an older version to this one.
+
+    1.2: the Uploading binary sensor (off while the inverter sleeps, which read like
+    a fault) is replaced by the Upload status sensor (uploading, asleep, not
+    uploading).
+    """
+    if entry.version > 1:
+        return False
+    if entry.minor_version < 2:
+        registry = er.async_get(hass)
+        if entity_id := registry.async_get_entity_id(
+            Platform.BINARY_SENSOR, DOMAIN, f"{entry.data[CONF_WIFI_SN]}_uploading"
+        ):
+            registry.async_remove(entity_id)
+            LOGGER.info("%s is replaced by the Upload status sensor", entity_id)
+        hass.config_entries.async_update_entry(entry, minor_version=2)
+    return True

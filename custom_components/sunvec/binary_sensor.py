@@ -10,7 +10,6 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntity,
     BinarySensorEntityDescription,
 )
-from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -44,13 +43,6 @@ BINARY_SENSORS: tuple[SunvecBinarySensorEntityDescription, ...] = (
         key="problem",
         device_class=BinarySensorDeviceClass.PROBLEM,
         is_on_fn=_has_problem,
-    ),
-    SunvecBinarySensorEntityDescription(
-        key="uploading",
-        translation_key="uploading",
-        device_class=BinarySensorDeviceClass.CONNECTIVITY,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        is_on_fn=lambda data: not data.stale,
     ),
 )
 

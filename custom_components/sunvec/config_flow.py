@@ -36,7 +36,7 @@ class SunvecConfigFlow(ConfigFlow, domain=DOMAIN):
     """Adds one Sunvec inverter per config entry."""
 
     VERSION = 1
-    MINOR_VERSION = 1
+    MINOR_VERSION = 2
 
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None

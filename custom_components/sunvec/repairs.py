@@ -39,7 +39,7 @@ def async_update_not_uploading(
     (an undated record counts as one).
     """
     if last_upload is None or now - last_upload < NOT_UPLOADING_ISSUE_AFTER:
-        ir.async_delete_issue(hass, DOMAIN, _not_uploading_id(wifi_sn))
+        async_clear_not_uploading(hass, wifi_sn)
         return
     if not sun.is_up(hass):
         return
@@ -55,6 +55,12 @@ def async_update_not_uploading(
             "since": dt_util.as_local(last_upload).strftime("%Y-%m-%d %H:%M"),
         },
     )
+
+
+@callback
+def async_clear_not_uploading(hass: HomeAssistant, wifi_sn: str) -> None:
+    """Withdraw the not-uploading issue of an inverter (it uploads, or is removed)."""
+    ir.async_delete_issue(hass, DOMAIN, _not_uploading_id(wifi_sn))
 
 
 @callback

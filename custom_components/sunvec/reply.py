@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
+from enum import StrEnum
 
 from .const import LOGGER
 from .guards import plausible_record
@@ -22,6 +23,17 @@ from .upload_clock import (
     is_stale,
     stale_after,
 )
+
+
+class UploadState(StrEnum):
+    """Whether the inverter's records reach the cloud, as a user reads it."""
+
+    UPLOADING = "uploading"
+    """The last upload is recent."""
+    ASLEEP = "asleep"
+    """The inverter went to sleep (at night, normally): no uploads until it wakes."""
+    NOT_UPLOADING = "not_uploading"
+    """No upload for three upload periods, and the inverter did not go to sleep."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,6 +57,15 @@ class SunvecData:
     def asleep(self) -> bool:
         """Return whether the inverter's last record says it went to sleep."""
         return self.record.inverter_status is InverterStatus.SLEEP
+
+    @property
+    def upload_state(self) -> UploadState | None:
+        """Return whether records reach the cloud (None for an undated record)."""
+        if self.asleep:
+            return UploadState.ASLEEP
+        if self.upload is None:
+            return None
+        return UploadState.NOT_UPLOADING if self.stale else UploadState.UPLOADING
 
 
 class ReplyReader:

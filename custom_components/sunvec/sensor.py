@@ -11,6 +11,7 @@ import math
 from typing import Any, Self
 
 from homeassistant.components.sensor import (
+    DOMAIN as SENSOR_DOMAIN,
     RestoreSensor,
     SensorDeviceClass,
     SensorEntityDescription,
@@ -18,17 +19,18 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfEnergy, UnitOfPower
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .const import LOGGER
+from .const import DOMAIN, LOGGER
 from .coordinator import SunvecConfigEntry, SunvecCoordinator
 from .energy import PowerIntegrator, PowerPart, sum_known
 from .entity import SunvecEntity
 from .guards import DayTotalGuard, GuardStatus, LifetimeCounterGuard
 from .models import BatteryStatus, InverterStatus, RealtimeData
-from .reply import SunvecData
+from .reply import SunvecData, UploadState
 
 PARALLEL_UPDATES = 0
 
@@ -212,6 +214,15 @@ SENSORS: tuple[SunvecSensorEntityDescription, ...] = (
         kind=ValueKind.INFO,
     ),
     SunvecSensorEntityDescription(
+        key="upload_state",
+        translation_key="upload_state",
+        device_class=SensorDeviceClass.ENUM,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        options=[state.value for state in UploadState],
+        value_fn=lambda data: data.upload_state,
+        kind=ValueKind.INFO,
+    ),
+    SunvecSensorEntityDescription(
         key="inverter_type",
         translation_key="inverter_type",
         entity_category=EntityCategory.DIAGNOSTIC,
@@ -263,17 +274,40 @@ async def async_setup_entry(
     entry: SunvecConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add a sensor for every value the realtime API offers, and the energy integrals."""
+    """Add a sensor for every value the realtime API offers, and the energy integrals.
+
+    Values the first reply lacks start disabled; each is enabled as soon as a reply
+    has it, unless the user disabled it: one bad first reply hides nothing for good.
+    """
     coordinator = entry.runtime_data
-    async_add_entities(
-        [
-            *(SunvecSensorEntity(coordinator, description) for description in SENSORS),
-            *(
-                SunvecEnergyIntegralSensor(coordinator, description)
-                for description in ENERGY_INTEGRALS
-            ),
-        ]
-    )
+    entities: list[SunvecSensorEntity | SunvecEnergyIntegralSensor] = [
+        *(SunvecSensorEntity(coordinator, description) for description in SENSORS),
+        *(
+            SunvecEnergyIntegralSensor(coordinator, description)
+            for description in ENERGY_INTEGRALS
+        ),
+    ]
+    async_add_entities(entities)
+    pending = {
+        entity.unique_id: entity.reports for entity in entities if entity.unique_id
+    }
+
+    @callback
+    def enable_what_reports() -> None:
+        registry = er.async_get(hass)
+        for unique_id, reports in list(pending.items()):
+            entity_id = registry.async_get_entity_id(SENSOR_DOMAIN, DOMAIN, unique_id)
+            registered = None if entity_id is None else registry.async_get(entity_id)
+            if registered is None:
+                continue
+            if registered.disabled_by is not er.RegistryEntryDisabler.INTEGRATION:
+                del pending[unique_id]  # enabled, or the user's choice
+            elif reports(coordinator.data):
+                del pending[unique_id]
+                registry.async_update_entity(registered.entity_id, disabled_by=None)
+                LOGGER.info("%s now reports a value: enabled", registered.entity_id)
+
+    entry.async_on_unload(coordinator.async_add_listener(enable_what_reports))
 
 
 @dataclass
@@ -331,14 +365,16 @@ class SunvecSensorEntity(_RestoringSensor):
     ) -> None:
         """Create the sensor; a value the inverter lacks starts disabled."""
         super().__init__(coordinator, description)
-        self._attr_entity_registry_enabled_default = (
-            description.value_fn(coordinator.data) is not None
-        )
+        self._attr_entity_registry_enabled_default = self.reports(coordinator.data)
         self._lifetime = LifetimeCounterGuard()
         self._day_total = DayTotalGuard()
         self._last_guard_status: GuardStatus | None = None
         self._last_reply: datetime | None = None
         self._unknown_codes_logged: set[str] = set()
+
+    def reports(self, data: SunvecData) -> bool:
+        """Return whether the inverter reports this value (else it starts disabled)."""
+        return self.entity_description.value_fn(data) is not None
 
     async def async_added_to_hass(self) -> None:
         """Restore what the counters last showed, so a glitch after a restart is caught."""
@@ -471,11 +507,13 @@ class SunvecEnergyIntegralSensor(_RestoringSensor):
     ) -> None:
         """Create the sensor; battery energies start disabled without a battery."""
         super().__init__(coordinator, description)
-        self._attr_entity_registry_enabled_default = (
-            not description.needs_battery or coordinator.data.record.has_battery
-        )
+        self._attr_entity_registry_enabled_default = self.reports(coordinator.data)
         self._integrator = PowerIntegrator(description.part)
         self._last_reply: datetime | None = None
+
+    def reports(self, data: SunvecData) -> bool:
+        """Return whether there is something to integrate (a battery, for its energy)."""
+        return not self.entity_description.needs_battery or data.record.has_battery
 
     async def async_added_to_hass(self) -> None:
         """Continue from the stored total and last sample; never start over at 0."""
