@@ -214,6 +214,7 @@ _TRUTH_KEYS = (
     "battery_discharge",
     "grid_export",
     "grid_import",
+    "household",
 )
 
 
@@ -254,7 +255,7 @@ class Plant:
         self._soc_wh = config.initial_soc * battery.capacity_wh if battery else 0.0
         # Cumulative energies in W·s since the simulation began.
         self._pv = self._ac = self._charge = self._discharge = 0.0
-        self._export = self._import = 0.0
+        self._export = self._import = self._household = 0.0
         self._day_start_ac = 0.0
         self._day_is_whole = False
         self._yesterday_ac: float | None = None
@@ -307,6 +308,7 @@ class Plant:
             self._discharge,
             self._export,
             self._import,
+            self._household,
         )
 
     def _utc_offset(self, when: int) -> int:
@@ -314,9 +316,11 @@ class Plant:
         return int(offset.total_seconds()) if offset is not None else 0
 
     def _save_totals(
-        self, soc_wh: float, totals: tuple[float, float, float, float, float, float]
+        self,
+        soc_wh: float,
+        totals: tuple[float, float, float, float, float, float, float],
     ) -> None:
-        """Store the state of charge and the running energy totals (Wh)."""
+        """Store the state of charge and the running energy totals (W·s)."""
         self._soc_wh = soc_wh
         (
             self._pv,
@@ -325,6 +329,7 @@ class Plant:
             self._discharge,
             self._export,
             self._import,
+            self._household,
         ) = totals
 
     def _cross_boundary(self, when: int) -> None:
@@ -452,11 +457,18 @@ class Plant:
             truth_discharge,
             truth_export,
             truth_import,
+            truth_household,
         ) = self._truth
         soc_wh = self._soc_wh
-        cum_pv, cum_ac, cum_charge, cum_discharge, cum_export, cum_import = (
-            self._totals()
-        )
+        (
+            cum_pv,
+            cum_ac,
+            cum_charge,
+            cum_discharge,
+            cum_export,
+            cum_import,
+            cum_household,
+        ) = self._totals()
         next_upload = self.next_upload
         boundary, offset = self._boundary, self._offset
         noon, sin_product, cos_product = (
@@ -476,7 +488,15 @@ class Plant:
             if t >= boundary:
                 self._save_totals(
                     soc_wh,
-                    (cum_pv, cum_ac, cum_charge, cum_discharge, cum_export, cum_import),
+                    (
+                        cum_pv,
+                        cum_ac,
+                        cum_charge,
+                        cum_discharge,
+                        cum_export,
+                        cum_import,
+                        cum_household,
+                    ),
                 )
                 self._cross_boundary(t)
                 boundary, offset = self._boundary, self._offset
@@ -549,6 +569,7 @@ class Plant:
                 next_upload = self._emit(t + dt, target)
             cum_pv += pv * dt
             cum_ac += ac * dt
+            cum_household += load * dt
             if grid > 0.0:
                 cum_export += grid * dt
             else:
@@ -566,6 +587,7 @@ class Plant:
                 truth_discharge.append(cum_discharge)
                 truth_export.append(cum_export)
                 truth_import.append(cum_import)
+                truth_household.append(cum_household)
             t += dt
         self._last_step = (
             step_start,
@@ -582,5 +604,14 @@ class Plant:
         )
         self._t = t
         self._save_totals(
-            soc_wh, (cum_pv, cum_ac, cum_charge, cum_discharge, cum_export, cum_import)
+            soc_wh,
+            (
+                cum_pv,
+                cum_ac,
+                cum_charge,
+                cum_discharge,
+                cum_export,
+                cum_import,
+                cum_household,
+            ),
         )

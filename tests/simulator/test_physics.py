@@ -220,6 +220,10 @@ def test_trapezoid_of_samples_matches_the_truth(wifi_sn: str, month: int) -> Non
     )
     export = trapezoid_kwh(uploads, lambda r: max(r["feedinpower"], 0))
     assert export == pytest.approx(truth["grid_export"], rel=0.05, abs=0.2)
+    # The house draws what the inverter gives minus what goes to the grid.
+    household = trapezoid_kwh(uploads, lambda r: r["acpower"] - r["feedinpower"])
+    assert truth["household"] > 1.0
+    assert household == pytest.approx(truth["household"], rel=0.02)
 
 
 def test_energy_balance_and_battery_limits(
@@ -250,6 +254,10 @@ def test_energy_balance_and_battery_limits(
     assert grid["battery_charge"] == grid["battery_discharge"] == 0
     assert grid["ac"] == pytest.approx(0.95 * grid["pv"])
     assert grid["grid_import"] > 5  # the household draws power at night
+    # Energy balance at the grid connection: the house takes the rest.
+    assert grid["household"] == pytest.approx(
+        grid["ac"] - grid["grid_export"] + grid["grid_import"]
+    )
 
 
 def test_energy_truth_limits(cloud: SunvecCloud, clock: VirtualClock) -> None:
@@ -270,6 +278,7 @@ def test_energy_truth_limits(cloud: SunvecCloud, clock: VirtualClock) -> None:
             "battery_discharge",
             "grid_export",
             "grid_import",
+            "household",
         ),
         0.0,
     )
