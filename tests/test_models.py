@@ -190,6 +190,7 @@ def test_one_unusable_number_leaves_the_others() -> None:
         ("-1", "-1"),
         (109.0, "109"),
         (10**400, None),
+        pytest.param(10**5000, None, id="5000-digits"),
         (1e308, None),
         (float("inf"), None),
         ("1" * 21, None),
