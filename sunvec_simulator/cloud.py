@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 import hashlib
@@ -112,8 +112,12 @@ class SunvecCloud:
         upload_jitter: float = 5.0,
         missed_upload_probability: float = 0.02,
         hang_seconds: float = 60.0,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
-        """Create an empty cloud; ``clock`` returns aware datetimes (default: real time)."""
+        """Create an empty cloud; ``clock`` returns aware datetimes (default: real time).
+
+        ``sleep`` is what a HANG waits with (tests pass one they release themselves).
+        """
         if upload_interval < 1.0:
             raise ValueError("upload_interval must be at least a second")
         self._clock = clock or real_clock
@@ -121,6 +125,7 @@ class SunvecCloud:
         self.rate_limit_per_minute = rate_limit_per_minute
         self.rate_limit_per_day = rate_limit_per_day
         self.hang_seconds = hang_seconds
+        self._sleep = sleep
         self._schedule = UploadSchedule(
             seed=seed,
             interval=upload_interval,
@@ -289,7 +294,7 @@ class SunvecCloud:
         """
         self.requests_served[token or ""] += 1
         if self._take(Fault.HANG, token, wifi_sn):
-            await asyncio.sleep(self.hang_seconds)
+            await self._sleep(self.hang_seconds)
         for status, fault in ((500, Fault.HTTP_500), (502, Fault.HTTP_502)):
             if self._take(fault, token, wifi_sn):
                 return Reply(status, _html_error(status), "text/html")

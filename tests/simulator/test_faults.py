@@ -8,10 +8,9 @@ import json
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiohttp
 import pytest
 
-from sunvec_simulator import Fault, SunvecCloud, Upload, VirtualClock
+from sunvec_simulator import Fault, SunvecCloud, Upload, VirtualClock, create_app
 
 from .conftest import (
     GRID_SN,
@@ -22,6 +21,7 @@ from .conftest import (
     TOKEN,
     Client,
     Query,
+    build_cloud,
 )
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -125,24 +125,59 @@ async def test_http_errors(
     assert cloud.requests_served[TOKEN] == 4
 
 
-async def test_hang(client: Client, cloud: SunvecCloud, query: Query) -> None:
-    cloud.hang_seconds = 0.2
-    cloud.set_fault(Fault.HANG, count=1)
-    with pytest.raises(TimeoutError):
-        await client.post(
-            REALTIME_PATH,
-            json={"wifiSn": HYBRID_SN},
-            headers={"tokenId": TOKEN},
-            timeout=aiohttp.ClientTimeout(total=0.05),
+class Gate:
+    """A sleep for the cloud that waits until the test opens it, never for time."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.opened = asyncio.Event()
+        self.slept: list[float] = []
+        self.ended = 0
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.entered.set()
+        try:
+            await self.opened.wait()
+        finally:  # woken, or cancelled with an abandoned request
+            self.ended += 1
+
+
+async def test_hang(
+    socket_enabled: None, aiohttp_client: Any, clock: VirtualClock
+) -> None:
+    gate = Gate()
+    cloud = build_cloud(
+        clock, rate_limit_per_minute=None, rate_limit_per_day=None, sleep=gate.sleep
+    )
+    client = await aiohttp_client(create_app(cloud))
+
+    async def ask() -> dict[str, Any]:
+        response = await client.post(
+            REALTIME_PATH, json={"wifiSn": HYBRID_SN}, headers={"tokenId": TOKEN}
         )
-    assert (await query())[1]["success"]
-    # A patient client gets the ordinary reply once the hang is over.
-    cloud.hang_seconds = 0.05
+        return dict(await response.json())
+
+    cloud.hang_seconds = 42.0
     cloud.set_fault(Fault.HANG, count=1)
-    started = asyncio.get_running_loop().time()
-    assert (await query())[1]["success"]
-    assert asyncio.get_running_loop().time() - started >= 0.05
-    await asyncio.sleep(0.2)  # let the abandoned request finish
+    # An impatient client gives up while the cloud hangs.
+    abandoned = asyncio.create_task(ask())
+    await gate.entered.wait()
+    abandoned.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await abandoned
+    assert gate.slept == [42.0]
+    assert (await ask())["success"]  # the count is used up: no hang
+    # A patient client gets the ordinary reply once the hang is over.
+    gate.entered.clear()
+    cloud.set_fault(Fault.HANG, count=1)
+    patient = asyncio.create_task(ask())
+    await gate.entered.wait()
+    assert not patient.done()
+    gate.opened.set()
+    assert (await patient)["success"]
+    assert gate.slept == [42.0, 42.0]
+    assert gate.ended == 2  # nothing of the abandoned request is left waiting
 
 
 async def test_malformed_json(client: Client, cloud: SunvecCloud, query: Query) -> None:

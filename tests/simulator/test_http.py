@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 import json
-import socket
 from typing import Any
 
 import aiohttp
@@ -353,19 +352,18 @@ def test_cli_arguments_and_banner() -> None:
 async def test_cli_server_answers(
     socket_enabled: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     cloud = demo_cloud(VirtualClock(START))
-    task = asyncio.create_task(serve(cloud, "127.0.0.1", port))
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve(cloud, "127.0.0.1", 0, on_ready=ready.set_result))
     try:
-        for _ in range(100):
-            if "ready" in capsys.readouterr().out:
-                break
-            await asyncio.sleep(0.01)
+        await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+        address = ready.result()  # raises if serve failed before it was ready
+        assert address.startswith("http://127.0.0.1:")
+        assert not address.endswith(":0")
+        assert f"API address: {address}" in capsys.readouterr().out
         async with aiohttp.ClientSession() as session:
             response = await session.post(
-                f"http://127.0.0.1:{port}{REALTIME_PATH}",
+                f"{address}{REALTIME_PATH}",
                 json={"wifiSn": DEMO_WIFI_SN},
                 headers={"tokenId": DEMO_TOKEN},
             )
