@@ -475,8 +475,9 @@ def test_fifty_inverters_for_a_day_is_fast() -> None:
         cloud.add_inverter("t", f"SN{index:03d}", kind=kinds[index % 3])
         for index in range(50)
     ]
-    started = time.perf_counter()
+    # CPU time of this process: the simulator's work, not how busy the machine is.
+    started = time.process_time()
     clock.advance(86400)
     for inverter in inverters:
         assert inverter.uploads()
-    assert time.perf_counter() - started < 5.0
+    assert time.process_time() - started < 5.0
