@@ -556,6 +556,25 @@ def test_rate_limit_texts_without_code(body: dict[str, Any]) -> None:
     assert (error.lockout, error.retry_after) == (False, None)
 
 
+@pytest.mark.parametrize(
+    ("code", "exception", "error"),
+    [
+        (1001, "Access prohibited: token revoked", SunvecAuthenticationError),
+        (1003, "too many requests for this sn", SunvecDeviceNotAuthorizedError),
+        (2002, "The server is busy", SunvecNotFoundError),
+        (2001, "current minute > threshold", SunvecRateLimitError),
+        (2001, "The server is busy. Please try again later!", SunvecBusyError),
+        (2001, "Operation failed", SunvecOperationFailedError),
+        (4242, "prohibit calls within the next hour", SunvecRateLimitError),
+    ],
+)
+def test_specific_codes_win_over_words(
+    code: int, exception: str, error: type[SunvecApiError]
+) -> None:
+    """Words decide only where the code does not say what happened."""
+    assert type(refusal(200, _reply(code, exception))) is error
+
+
 def test_reason_in_result_wins_over_exception() -> None:
     """When success is false and result is a string, that string is the reason."""
     error = refusal(

@@ -294,23 +294,31 @@ def _refusal(
 def _api_error(
     payload: Mapping[str, Any], scrub: Callable[[str], str]
 ) -> SunvecApiError:
-    """The error a refusal stands for, by its code or, failing that, its words."""
+    """The error a refusal stands for, by its code or by its words.
+
+    Words decide only where the code does not say what happened: no code, an unknown
+    one, or 2001 ("operation failed").
+    """
     code, reason, words = _refusal(payload, scrub)
     if code is not None:
         text = f"Sunvec cloud error {code}: {reason or 'no reason given'}"
     else:
         text = reason or "The cloud refused the request without giving a reason"
-    if _is_lockout(code, words):
+    known = _ERRORS_BY_CODE.get(code) if code is not None else None
+    specific = known if code != CODE_OPERATION_FAILED else None
+    if code in LOCKOUT_CODES or (specific is None and _is_lockout(code, words)):
         return SunvecRateLimitError(
             text, code, retry_after=_announced_pause(words), lockout=True
         )
-    if code in RATE_LIMIT_CODES or _RATE_LIMIT_TEXT.search(words):
+    if code in RATE_LIMIT_CODES or (
+        specific is None and _RATE_LIMIT_TEXT.search(words)
+    ):
         return SunvecRateLimitError(text, code)
-    if code in _ERRORS_BY_CODE:
-        return _ERRORS_BY_CODE[code](text, code)
+    if specific is not None:
+        return specific(text, code)
     if _BUSY_TEXT.search(words):
         return SunvecBusyError(text, code)
-    return SunvecApiError(text, code)
+    return (known or SunvecApiError)(text, code)
 
 
 def _is_lockout(code: int | None, words: str) -> bool:
