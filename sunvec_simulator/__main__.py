@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable
 import contextlib
 import json
 
@@ -22,7 +23,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Run a simulated Sunvec Connect cloud.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8765, help="port to listen on")
+    parser.add_argument(
+        "--port", type=int, default=8765, help="port to listen on (0: any free port)"
+    )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the simulated weather"
     )
@@ -63,15 +66,28 @@ def banner(cloud: SunvecCloud, address: str) -> str:
     return "\n".join(lines)
 
 
-async def serve(cloud: SunvecCloud, host: str, port: int) -> None:
-    """Serve ``cloud`` until cancelled."""
+async def serve(
+    cloud: SunvecCloud,
+    host: str,
+    port: int,
+    *,
+    on_ready: Callable[[str], object] | None = None,
+) -> None:
+    """Serve ``cloud`` until cancelled; port 0 takes a free one.
+
+    Once listening, prints the banner and calls ``on_ready`` with the address.
+    """
     runner = web.AppRunner(create_app(cloud), access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
         await site.start()
+        bound_port = runner.addresses[0][1]
         shown = f"[{host}]" if ":" in host else host
-        print(banner(cloud, f"http://{shown}:{port}"), flush=True)
+        address = f"http://{shown}:{bound_port}"
+        print(banner(cloud, address), flush=True)
+        if on_ready is not None:
+            on_ready(address)
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()

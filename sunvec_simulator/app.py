@@ -33,7 +33,10 @@ async def _answer(request: web.Request, wifi_sn: str | None) -> web.Response:
     cloud = request.app[CLOUD_KEY]
     reply = await cloud.realtime_info(request.headers.get(TOKEN_HEADER), wifi_sn)
     return web.Response(
-        status=reply.status, text=reply.body, content_type=reply.content_type
+        status=reply.status,
+        text=reply.body,
+        content_type=reply.content_type,
+        headers=reply.headers,
     )
 
 

@@ -2,16 +2,19 @@
 
 Rate limits use fixed windows of the cloud's clock: the UTC calendar minute and the UTC
 calendar day. Every request with a valid token that is not refused counts in both windows;
-refused requests do not count (they are tallied in ``requests_rate_limited``).
+refused requests do not count (they are tallied in ``requests_rate_limited``). With
+``lockout_after`` set, that many refusals in a row lock the token out for
+``lockout_seconds``: every call in that time gets the lock-out reply.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 import hashlib
 import json
 import math
@@ -20,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from .clock import real_clock
 from .faults import (
+    LOCKOUT_MESSAGE,
     PERSISTENT_RECORD_FAULTS,
     REPLY_FAULTS,
     ActiveFault,
@@ -29,6 +33,10 @@ from .faults import (
 from .inverter import InverterKind, SimulatedInverter, Upload, UploadSchedule
 
 QUERY_SUCCESS = "Query success!"
+SERVER_BUSY = "The server is busy. Please try again later!"
+CODE_LOCKOUT = 1
+UTC_DATE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+"""How ``utcDateTime`` is written (the field is undocumented; this shape is a guess)."""
 ERROR_MESSAGES = {
     1001: "Interface unauthorized",
     1002: "Parameter validation failed",
@@ -44,7 +52,12 @@ ERROR_MESSAGES = {
 CODE_DAILY_LIMIT = 3
 CODE_MINUTE_LIMIT = 104
 
-_HTTP_REASONS = {500: "Internal Server Error", 502: "Bad Gateway"}
+_HTTP_REASONS = {
+    302: "Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +67,7 @@ class Reply:
     status: int
     body: str
     content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -62,6 +76,8 @@ class _Usage:
     minute_count: int = 0
     day: int = -1
     day_count: int = 0
+    refusals_in_a_row: int = 0
+    locked_until: float = -math.inf
 
 
 def _reply(
@@ -85,17 +101,64 @@ def _reply(
     }
 
 
+def _refusal(code: int | None, exception: str | None) -> dict[str, Any]:
+    """A refusal; without a code it has only the older shape's three keys."""
+    if code is not None:
+        return _reply(code, exception)
+    return {
+        "success": False,
+        "exception": exception if exception is not None else ERROR_MESSAGES[104],
+        "result": None,
+    }
+
+
+def _lockout_message(seconds: float) -> str:
+    """The field's lock-out text, naming the pause if it is not an hour."""
+    if seconds == 3600:
+        return LOCKOUT_MESSAGE
+    if seconds % 3600 == 0:
+        return LOCKOUT_MESSAGE.replace("hour", f"{seconds / 3600:g} hours")
+    return LOCKOUT_MESSAGE.replace("hour", f"{math.ceil(seconds / 60)} minutes")
+
+
+def _nested_json(depth: int) -> str:
+    """A success reply whose ``result`` is ``depth`` arrays deep (json.dumps would recurse)."""
+    result = "[" * depth + "]" * depth
+    return (
+        f'{{"success":true,"exception":"{QUERY_SUCCESS}","result":{result},"code":0}}'
+    )
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _html_error(status: int) -> str:
+def _html_error(status: int, detail: str = "") -> str:
     title = f"{status} {_HTTP_REASONS[status]}"
     return (
         f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
-        f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+        f"<center><h1>{title}</h1></center>\r\n{detail}<hr><center>nginx</center>\r\n"
         "</body>\r\n</html>\r\n"
     )
+
+
+def _echo(where: str, token: str) -> Reply:
+    """A reply that echoes the token where a careless cloud or proxy might."""
+    if where == "exception":
+        body = _reply(1001, f"Interface unauthorized: tokenId {token} is not valid")
+        return Reply(200, json.dumps(body))
+    if where == "result":
+        body = {
+            "success": False,
+            "exception": QUERY_SUCCESS,
+            "result": f"tokenId {token} did not access!",
+        }
+        return Reply(200, json.dumps(body))
+    if where == "html":
+        detail = f"<p>upstream refused tokenId={token}</p>\r\n"
+        return Reply(502, _html_error(502, detail), "text/html")
+    location = f"https://api.sunvec-elsewhere.example/{token}/api/v2/?tokenId={token}"
+    return Reply(302, _html_error(302), "text/html", {"Location": location})
 
 
 class SunvecCloud:
@@ -112,8 +175,22 @@ class SunvecCloud:
         upload_jitter: float = 5.0,
         missed_upload_probability: float = 0.02,
         hang_seconds: float = 60.0,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        lockout_after: int | None = None,
+        lockout_seconds: float = 3600.0,
+        utc_date_time: bool = False,
     ) -> None:
-        """Create an empty cloud; ``clock`` returns aware datetimes (default: real time)."""
+        """Create an empty cloud; ``clock`` returns aware datetimes (default: real time).
+
+        ``sleep`` is what a HANG waits with (tests pass one they release themselves).
+        ``lockout_after``: refusals in a row that lock a token out for
+        ``lockout_seconds`` (None: never). ``utc_date_time``: records carry the
+        undocumented ``utcDateTime`` (right, unless UTC_TIME_OFF says otherwise).
+        """
+        if lockout_after is not None and lockout_after < 1:
+            raise ValueError("lockout_after must be a positive number of refusals")
+        if lockout_seconds <= 0:
+            raise ValueError("lockout_seconds must be positive")
         if upload_interval < 1.0:
             raise ValueError("upload_interval must be at least a second")
         self._clock = clock or real_clock
@@ -121,6 +198,10 @@ class SunvecCloud:
         self.rate_limit_per_minute = rate_limit_per_minute
         self.rate_limit_per_day = rate_limit_per_day
         self.hang_seconds = hang_seconds
+        self._sleep = sleep
+        self.lockout_after = lockout_after
+        self.lockout_seconds = lockout_seconds
+        self.utc_date_time = utc_date_time
         self._schedule = UploadSchedule(
             seed=seed,
             interval=upload_interval,
@@ -134,7 +215,8 @@ class SunvecCloud:
         self.requests_served: dict[str, int] = Counter()
         """Per token (``""`` when none was sent): every request answered, errors included."""
         self.requests_rate_limited: dict[str, int] = Counter()
-        """Per token: requests refused for the rate limit (real or forced)."""
+        """Per token: requests refused for the rate limit (real or forced, lock-outs and
+        HTTP 429 included)."""
         self.printable_tokens: set[str] = set()
         """Tokens that may be shown in full (the demo's); others are shown as a short hash."""
 
@@ -200,6 +282,13 @@ class SunvecCloud:
         if token in self.printable_tokens:
             return token
         return "token-" + hashlib.sha256(token.encode()).hexdigest()[:8]
+
+    def locked_until(self, token: str) -> datetime | None:
+        """Until when the token is locked out, or None if it is not (now)."""
+        usage = self._usage.get(token)
+        if usage is None or usage.locked_until <= self.now().timestamp():
+            return None
+        return datetime.fromtimestamp(usage.locked_until, UTC)
 
     # -- faults ------------------------------------------------------------------------------
 
@@ -289,14 +378,46 @@ class SunvecCloud:
         """
         self.requests_served[token or ""] += 1
         if self._take(Fault.HANG, token, wifi_sn):
-            await asyncio.sleep(self.hang_seconds)
-        for status, fault in ((500, Fault.HTTP_500), (502, Fault.HTTP_502)):
-            if self._take(fault, token, wifi_sn):
-                return Reply(status, _html_error(status), "text/html")
+            await self._sleep(self.hang_seconds)
+        if (proxy := self._proxy_reply(token, wifi_sn)) is not None:
+            return proxy
         text = json.dumps(self._api_reply(token, wifi_sn), separators=(",", ":"))
+        if nested := self._take(Fault.NESTED_JSON, token, wifi_sn):
+            text = _nested_json(nested.params["depth"])
         if self._take(Fault.MALFORMED_JSON, token, wifi_sn):
             text = text[: len(text) // 2]
         return Reply(200, text)
+
+    def _proxy_reply(self, token: str | None, wifi_sn: str | None) -> Reply | None:
+        """What answers before the API does: an echo, a redirect, a 429 or a 5xx page."""
+        if echo := self._take(Fault.ECHO_TOKEN, token, wifi_sn):
+            return _echo(echo.params["where"], token or "")
+        if redirect := self._take(Fault.REDIRECT, token, wifi_sn):
+            location = redirect.params["location"]
+            return Reply(
+                redirect.params["status"], "", "text/html", {"Location": location}
+            )
+        if limited := self._take(Fault.HTTP_429, token, wifi_sn):
+            self.requests_rate_limited[token or ""] += 1
+            return self._http_429(
+                limited.params["retry_after"], limited.params["http_date"]
+            )
+        for status, fault in ((500, Fault.HTTP_500), (502, Fault.HTTP_502)):
+            if self._take(fault, token, wifi_sn):
+                return Reply(status, _html_error(status), "text/html")
+        return None
+
+    def _http_429(self, retry_after: int | None, http_date: bool) -> Reply:
+        """HTTP 429 with the cloud's Date and, unless None, Retry-After."""
+        now = self.now()
+        headers = {"Date": format_datetime(now, usegmt=True)}
+        if retry_after is not None:
+            headers["Retry-After"] = (
+                format_datetime(now + timedelta(seconds=retry_after), usegmt=True)
+                if http_date
+                else str(retry_after)
+            )
+        return Reply(429, _html_error(429), "text/html", headers)
 
     def _api_reply(self, token: str | None, wifi_sn: str | None) -> dict[str, Any]:
         if (
@@ -305,16 +426,31 @@ class SunvecCloud:
             or self._take(Fault.REVOKED_TOKEN, token, wifi_sn)
         ):
             return _reply(1001)
-        if self._take(Fault.RATE_LIMITED, token, wifi_sn):
-            self.requests_rate_limited[token] += 1
-            return _reply(CODE_MINUTE_LIMIT)
         now = self.now()
-        refusal = self._count_call(token, math.floor(now.timestamp()))
+        usage = self._usage.setdefault(token, _Usage())
+        if now.timestamp() < usage.locked_until:
+            self.requests_rate_limited[token] += 1
+            return _reply(CODE_LOCKOUT, _lockout_message(self.lockout_seconds))
+        for fault in (Fault.RATE_LIMITED, Fault.LOCKOUT):
+            if forced := self._take(fault, token, wifi_sn):
+                self.requests_rate_limited[token] += 1
+                return _refusal(forced.params["code"], forced.params["exception"])
+        refusal = self._count_call(usage, math.floor(now.timestamp()))
         if refusal is not None:
             self.requests_rate_limited[token] += 1
+            if self._locks_out(usage, now.timestamp()):
+                return _reply(CODE_LOCKOUT, _lockout_message(self.lockout_seconds))
             return _reply(refusal)
         if forced := self._take(Fault.ERROR_CODE, token, wifi_sn):
             return _reply(forced.params["code"], forced.params["exception"])
+        if reason := self._take(Fault.REASON_IN_RESULT, token, wifi_sn):
+            return {
+                "success": False,
+                "exception": reason.params["exception"],
+                "result": reason.params["reason"],
+            }
+        if self._take(Fault.SERVER_BUSY, token, wifi_sn):
+            return _refusal(None, SERVER_BUSY)
         if not wifi_sn:
             return _reply(1002)
         inverter = self._inverters.get(wifi_sn)
@@ -341,11 +477,24 @@ class SunvecCloud:
                 key: str(value) if _is_number(value) else value
                 for key, value in record.items()
             }
+        off = self._take(Fault.UTC_TIME_OFF, token, wifi_sn)
+        if self.utc_date_time or off:
+            shift = timedelta(hours=off.params["hours"] if off else 0.0)
+            utc = upload.available_at + shift
+            record["utcDateTime"] = utc.strftime(UTC_DATE_TIME_FORMAT)
         return record
 
-    def _count_call(self, token: str, now: int) -> int | None:
+    def _locks_out(self, usage: _Usage, now: float) -> bool:
+        """Count a refusal in a row; whether it starts a lock-out."""
+        usage.refusals_in_a_row += 1
+        if self.lockout_after is None or usage.refusals_in_a_row < self.lockout_after:
+            return False
+        usage.refusals_in_a_row = 0
+        usage.locked_until = now + self.lockout_seconds
+        return True
+
+    def _count_call(self, usage: _Usage, now: int) -> int | None:
         """Count a call in the token's windows; the refusal code if over a limit."""
-        usage = self._usage.setdefault(token, _Usage())
         minute, day = now // 60, now // 86_400
         if usage.minute != minute:
             usage.minute, usage.minute_count = minute, 0
@@ -363,6 +512,7 @@ class SunvecCloud:
             return CODE_MINUTE_LIMIT
         usage.minute_count += 1
         usage.day_count += 1
+        usage.refusals_in_a_row = 0
         return None
 
     # -- statistics --------------------------------------------------------------------------

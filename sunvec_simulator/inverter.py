@@ -13,7 +13,7 @@ import random
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .faults import ActiveFault, Fault
+from .faults import UPLOAD_TIME_STYLES, ActiveFault, Fault
 from .physics import DAY, Battery, Plant, PlantConfig, Sample, solar_day
 
 RECORD_KEYS = (
@@ -312,7 +312,7 @@ class SimulatedInverter:
         record = self._record(sample, status)
         shift = self._apply_faults(record, sample, local.date())
         upload_time = local.replace(tzinfo=None) + shift
-        record["uploadTime"] = upload_time.strftime(UPLOAD_TIME_FORMAT)
+        record["uploadTime"] = self._upload_time_text(local + shift)
         self._uploads.append(
             Upload(
                 available_at=datetime.fromtimestamp(sample.at, UTC),
@@ -358,6 +358,15 @@ class SimulatedInverter:
         }
         return {key: values[key] for key in RECORD_KEYS}
 
+    def _upload_time_text(self, local: datetime) -> str:
+        """``uploadTime`` as documented, or in the shape UPLOAD_TIME_FORMAT asks for."""
+        for fault in self._faults:
+            if fault.fault is Fault.UPLOAD_TIME_FORMAT:
+                if fault.params["style"] == "garbage":
+                    return str(fault.params["text"])
+                return local.strftime(UPLOAD_TIME_STYLES[fault.params["style"]])
+        return local.strftime(UPLOAD_TIME_FORMAT)
+
     def _apply_faults(
         self, record: dict[str, Any], sample: Sample, local_day: date
     ) -> timedelta:
@@ -368,7 +377,7 @@ class SimulatedInverter:
             if kind is Fault.FUTURE_UPLOAD_TIME:
                 shift += timedelta(hours=fault.params["hours"])
                 continue
-            if kind is Fault.UPLOADS_STOPPED:
+            if kind in (Fault.UPLOADS_STOPPED, Fault.UPLOAD_TIME_FORMAT):
                 continue
             if kind is Fault.COUNTER_ZERO:
                 record[fault.params["field"]] = 0.0
@@ -388,6 +397,8 @@ class SimulatedInverter:
                 record["yieldtoday"] = round(sample.yield_yesterday_kwh, 1)
             elif kind is Fault.UNKNOWN_STATUS:
                 record["inverterStatus"] = fault.params["code"]
+            elif kind is Fault.ABSURD_VALUE:
+                record[fault.params["field"]] = fault.params["value"]
             fault.use()
         self._faults = [fault for fault in self._faults if not fault.spent]
         return shift

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 import json
-import socket
 from typing import Any
 
 import aiohttp
@@ -279,6 +278,10 @@ async def test_admin_faults(client: Client, cloud: SunvecCloud, query: Query) ->
         ({"fault": "http_500", "colour": "red"}, "unexpected parameters: colour"),
         ({"fault": "error_code"}, "integer 'code'"),
         ({"fault": "counter_zero", "field": "soc"}, "'field' must be one of"),
+        ({"fault": "echo_token", "where": "body"}, "'where' must be one of"),
+        ({"fault": "http_429", "retry_after": "60"}, "'retry_after' must be"),
+        ({"fault": "absurd_value", "value": "1e7"}, "'value' must be a number"),
+        ({"fault": "upload_time_format", "style": "x"}, "'style' must be one of"),
     ],
 )
 async def test_admin_rejects_bad_faults(
@@ -288,6 +291,38 @@ async def test_admin_rejects_bad_faults(
     response = await client.post("/admin/faults", data=data)
     assert response.status == 400
     assert message in (await response.json())["error"]
+
+
+async def test_admin_sets_the_field_faults(
+    client: Client, cloud: SunvecCloud, clock: VirtualClock, query: Query
+) -> None:
+    huge = "1" + "0" * 400
+    response = await client.post(
+        "/admin/faults",
+        data='{"fault": "absurd_value", "field": "yieldtotal", "value": ' + huge + "}",
+    )
+    assert response.status == 200
+    for body in (
+        {"fault": "http_429", "retry_after": 30, "count": 1},
+        {"fault": "lockout", "count": 1},
+        {"fault": "upload_time_format", "style": "garbage", "text": "soon"},
+        {"fault": "utc_time_off", "hours": 8},
+    ):
+        response = await client.post("/admin/faults", json=body)
+        assert response.status == 200, await response.text()
+    faults = {entry["fault"] for entry in (await response.json())["faults"]}
+    assert {"absurd_value", "http_429", "lockout", "upload_time_format"} <= faults
+    response = await client.post(
+        REALTIME_PATH, json={"wifiSn": HYBRID_SN}, headers={"tokenId": TOKEN}
+    )
+    assert (response.status, response.headers["Retry-After"]) == (429, "30")
+    assert (await query())[1]["code"] == 1
+    clock.advance(3600)
+    _, reply = await query()
+    assert reply["result"]["uploadTime"] == "soon"
+    assert "utcDateTime" in reply["result"]
+    uploads = cloud.inverter(HYBRID_SN).uploads()
+    assert any(upload.record["yieldtotal"] == 10**400 for upload in uploads)
 
 
 async def test_admin_stats(
@@ -353,19 +388,18 @@ def test_cli_arguments_and_banner() -> None:
 async def test_cli_server_answers(
     socket_enabled: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     cloud = demo_cloud(VirtualClock(START))
-    task = asyncio.create_task(serve(cloud, "127.0.0.1", port))
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve(cloud, "127.0.0.1", 0, on_ready=ready.set_result))
     try:
-        for _ in range(100):
-            if "ready" in capsys.readouterr().out:
-                break
-            await asyncio.sleep(0.01)
+        await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+        address = ready.result()  # raises if serve failed before it was ready
+        assert address.startswith("http://127.0.0.1:")
+        assert not address.endswith(":0")
+        assert f"API address: {address}" in capsys.readouterr().out
         async with aiohttp.ClientSession() as session:
             response = await session.post(
-                f"http://127.0.0.1:{port}{REALTIME_PATH}",
+                f"{address}{REALTIME_PATH}",
                 json={"wifiSn": DEMO_WIFI_SN},
                 headers={"tokenId": DEMO_TOKEN},
             )
