@@ -340,17 +340,24 @@ async def test_reconfigure_changes_address_and_token(
     assert mock_config_entry.data[CONF_TOKEN] == "fresh"
 
 
-async def test_reconfigure_to_another_inverter_aborts(
+async def test_reconfigure_to_another_inverter_keeps_the_form(
     hass: HomeAssistant,
     mock_get_realtime: AsyncMock,
     mock_config_entry: MockConfigEntry,
 ) -> None:
-    """A registration number of another inverter cannot replace this one."""
+    """Another inverter's registration number: an error on that field, no call."""
     mock_config_entry.add_to_hass(hass)
     result = await mock_config_entry.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_API_ADDRESS: API_ADDRESS, CONF_WIFI_SN: "SUT-OTHER"}
     )
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "wrong_device"
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_WIFI_SN: "wrong_device"}
+    assert mock_get_realtime.await_count == 0
     assert mock_config_entry.data[CONF_WIFI_SN] == WIFI_SN
+    # The user corrects it: the flow goes on to the end.
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_API_ADDRESS: API_ADDRESS, CONF_WIFI_SN: WIFI_SN}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"

@@ -159,9 +159,7 @@ async def test_night_shows_zero_production_and_sleep(
         == STATE_UNAVAILABLE
     )
     # Asleep, not "not uploading": a normal night is no fault.
-    assert (
-        hass.states.get(entity_id(hass, GRID_TIED, "upload_state")).state == "asleep"
-    )
+    assert hass.states.get(entity_id(hass, GRID_TIED, "upload_state")).state == "asleep"
     assert float(hass.states.get(entity_id(hass, GRID_TIED, "yield_total")).state) > 0
     last_upload = hass.states.get(entity_id(hass, GRID_TIED, "last_upload")).state
     assert (

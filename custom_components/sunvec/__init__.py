@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from homeassistant.const import Platform
+from homeassistant.const import CONF_TOKEN, Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError
 from homeassistant.helpers import entity_registry as er
 
+from .api import normalize_api_address, normalize_token
 from .budget_registry import async_get_budget_registry
-from .const import CONF_WIFI_SN, DOMAIN, LOGGER
+from .const import CONF_API_ADDRESS, CONF_WIFI_SN, DOMAIN, LOGGER
 from .coordinator import SunvecConfigEntry, SunvecCoordinator
 from .repairs import async_clear_not_uploading
 
@@ -17,6 +19,19 @@ PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
 async def async_setup_entry(hass: HomeAssistant, entry: SunvecConfigEntry) -> bool:
     """Set up one inverter from a config entry."""
     await async_get_budget_registry(hass)
+    # A token or address that no check would have let through (edited by hand).
+    try:
+        normalize_token(entry.data[CONF_TOKEN])
+    except ValueError as err:
+        raise ConfigEntryAuthFailed(
+            translation_domain=DOMAIN, translation_key="unusable_token"
+        ) from err
+    try:
+        normalize_api_address(entry.data[CONF_API_ADDRESS])
+    except ValueError as err:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN, translation_key="unusable_address"
+        ) from err
     coordinator = SunvecCoordinator(hass, entry)
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator

@@ -628,3 +628,26 @@ def _decode_body(raw: bytes, headers: Mapping[str, str]) -> str:
         return raw.decode(charset, errors="replace")
     except (LookupError, ValueError):  # an unknown or non-text codec
         return raw.decode("utf-8-sig", errors="replace")
+
+
+async def answers_plain_http(
+    session: aiohttp.ClientSession, api_address: str, wait: float = 5.0
+) -> bool:
+    """Return whether the API address answers over plain HTTP, asked without a token.
+
+    For an address typed without a scheme whose HTTPS cannot be reached: the user
+    may have to type ``http://``. Never raises; the token is never sent.
+    """
+    try:
+        url = URL(normalize_api_address(api_address)).with_scheme("http")
+        async with (
+            asyncio.timeout(wait),
+            session.post(
+                url.with_path(url.path.rstrip("/") + REALTIME_PATH),
+                json={},
+                allow_redirects=False,
+            ) as response,
+        ):
+            return response.status > 0
+    except Exception:  # noqa: BLE001 - any failure means: no
+        return False

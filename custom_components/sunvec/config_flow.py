@@ -18,7 +18,16 @@ from homeassistant.helpers.selector import (
 )
 import voluptuous as vol
 
-from .api import SunvecClient, SunvecError, normalize_api_address, normalize_wifi_sn
+from .api import (
+    SunvecClient,
+    SunvecConnectionError,
+    SunvecError,
+    SunvecNotApiError,
+    answers_plain_http,
+    normalize_api_address,
+    normalize_token,
+    normalize_wifi_sn,
+)
 from .budget_registry import account_key, async_get_budget_registry
 from .const import CONF_ACCOUNT, CONF_API_ADDRESS, CONF_WIFI_SN, DOMAIN, LOGGER
 from .errors import meaning_of
@@ -84,8 +93,13 @@ class SunvecConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Add another inverter with the address and token of a configured one."""
         accounts = self._configured_accounts()
+        if not accounts:
+            # The last inverter of the account was removed meanwhile.
+            return await self.async_step_new_account()
         errors: dict[str, str] = {}
-        if user_input is not None:
+        if user_input is not None and user_input[CONF_ACCOUNT] not in accounts:
+            errors = {CONF_ACCOUNT: "account_gone"}
+        elif user_input is not None:
             api_address, token = accounts[user_input[CONF_ACCOUNT]][:2]
             record, errors = await self._async_validate(
                 api_address, token, user_input[CONF_WIFI_SN]
@@ -138,10 +152,11 @@ class SunvecConfigFlow(ConfigFlow, domain=DOMAIN):
                     entry.entry_id,
                     entry.data[CONF_API_ADDRESS],
                     entry.data[CONF_TOKEN],
-                    {CONF_TOKEN: user_input[CONF_TOKEN].strip()},
+                    {CONF_TOKEN: normalize_token(user_input[CONF_TOKEN])},
                 )
                 return self.async_update_reload_and_abort(
-                    entry, data_updates={CONF_TOKEN: user_input[CONF_TOKEN].strip()}
+                    entry,
+                    data_updates={CONF_TOKEN: normalize_token(user_input[CONF_TOKEN])},
                 )
         schema = vol.Schema({vol.Required(CONF_TOKEN): _PASSWORD})
         return self.async_show_form(
@@ -159,21 +174,20 @@ class SunvecConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             token = user_input.get(CONF_TOKEN) or entry.data[CONF_TOKEN]
-            record, errors = await self._async_validate(
-                user_input[CONF_API_ADDRESS], token, user_input[CONF_WIFI_SN]
-            )
-            if record is not None:
-                await self.async_set_unique_id(
-                    normalize_wifi_sn(user_input[CONF_WIFI_SN])
+            if _same_inverter(user_input[CONF_WIFI_SN], entry.unique_id):
+                record, errors = await self._async_validate(
+                    user_input[CONF_API_ADDRESS], token, user_input[CONF_WIFI_SN]
                 )
-                self._abort_if_unique_id_mismatch(reason="wrong_device")
+            else:
+                record, errors = None, {CONF_WIFI_SN: "wrong_device"}
+            if record is not None:
                 return self.async_update_reload_and_abort(
                     entry,
                     data_updates={
                         CONF_API_ADDRESS: normalize_api_address(
                             user_input[CONF_API_ADDRESS]
                         ),
-                        CONF_TOKEN: token.strip(),
+                        CONF_TOKEN: normalize_token(token),
                     },
                 )
         schema = vol.Schema(
@@ -204,7 +218,7 @@ class SunvecConfigFlow(ConfigFlow, domain=DOMAIN):
             title=record.inverter_sn or wifi_sn,
             data={
                 CONF_API_ADDRESS: normalize_api_address(api_address),
-                CONF_TOKEN: token.strip(),
+                CONF_TOKEN: normalize_token(token),
                 CONF_WIFI_SN: wifi_sn,
             },
         )
@@ -213,19 +227,13 @@ class SunvecConfigFlow(ConfigFlow, domain=DOMAIN):
         self, api_address: str, token: str, wifi_sn: str
     ) -> tuple[RealtimeData | None, dict[str, str]]:
         """Call the cloud once; return the record or the errors per field."""
-        try:
-            normalize_wifi_sn(wifi_sn)
-        except ValueError:
-            return None, {CONF_WIFI_SN: "invalid_wifi_sn"}
-        try:
-            client = SunvecClient(
-                async_get_clientsession(self.hass), api_address, token
-            )
-        except ValueError:
-            return None, {CONF_API_ADDRESS: "invalid_api_address"}
+        if (field_errors := _format_errors(api_address, token, wifi_sn)) is not None:
+            return None, field_errors
+        session = async_get_clientsession(self.hass)
+        client = SunvecClient(session, api_address, token)
         registry = await async_get_budget_registry(self.hass)
         if not await registry.async_wait_for_call(
-            account_key(client.base_url, token.strip()),
+            account_key(client.base_url, normalize_token(token)),
             f"config flow {self.flow_id}",
             FLOW_WAIT_MAX,
         ):
@@ -233,15 +241,24 @@ class SunvecConfigFlow(ConfigFlow, domain=DOMAIN):
         try:
             return await client.get_realtime(wifi_sn), {}
         except Exception as err:  # noqa: BLE001 - every failure gives the form back
-            meaning = meaning_of(err)
-            if isinstance(err, SunvecError):
-                LOGGER.info("The Sunvec cloud refused the check: %s", err)
-            else:
-                LOGGER.warning(
-                    "Unexpected error while checking the Sunvec account: %s",
-                    type(err).__name__,
-                )
+            failure = err
+        meaning = meaning_of(failure)
+        if not isinstance(failure, SunvecError):
+            LOGGER.warning(
+                "Unexpected error while checking the Sunvec account: %s",
+                type(failure).__name__,
+            )
             return None, {meaning.field: meaning.key}
+        LOGGER.info("The Sunvec cloud refused the check: %s", failure)
+        if (
+            isinstance(failure, SunvecConnectionError)
+            and not isinstance(failure, SunvecNotApiError)
+            and "://" not in api_address
+            and await answers_plain_http(session, api_address)
+        ):
+            # Typed without a scheme, HTTPS unreachable, plain HTTP answers.
+            return None, {CONF_API_ADDRESS: "use_http"}
+        return None, {meaning.field: meaning.key}
 
     def _configured_accounts(self) -> dict[str, tuple[str, str, str]]:
         """Return the distinct accounts of the configured inverters.
@@ -282,6 +299,31 @@ class SunvecConfigFlow(ConfigFlow, domain=DOMAIN):
                     sibling, data={**sibling.data, **data_updates}
                 )
                 self.hass.config_entries.async_schedule_reload(sibling.entry_id)
+
+
+def _same_inverter(wifi_sn: str, unique_id: str | None) -> bool:
+    """Return whether a typed registration number is the entry's inverter."""
+    try:
+        return normalize_wifi_sn(wifi_sn) == unique_id
+    except ValueError:
+        return True  # the check says what is wrong with it
+
+
+def _format_errors(api_address: str, token: str, wifi_sn: str) -> dict[str, str] | None:
+    """Return the error of the first field the cloud cannot be asked with, if any."""
+    try:
+        normalize_wifi_sn(wifi_sn)
+    except ValueError:
+        return {CONF_WIFI_SN: "invalid_wifi_sn"}
+    try:
+        normalize_token(token)
+    except ValueError:
+        return {CONF_TOKEN: "invalid_token"}
+    try:
+        normalize_api_address(api_address)
+    except ValueError:
+        return {CONF_API_ADDRESS: "invalid_api_address"}
+    return None
 
 
 def _on_fields(errors: dict[str, str], schema: vol.Schema) -> dict[str, str]:

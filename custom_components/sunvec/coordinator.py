@@ -93,11 +93,7 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
     def _failed(self, err: Exception, now: datetime) -> Exception:
         """Map an error to what Home Assistant raises (it logs it once); back off."""
         meaning = meaning_of(err)
-        retry_after = (
-            getattr(err, "retry_after", None)
-            if isinstance(err, SunvecRateLimitError)
-            else None
-        )
+        retry_after = err.retry_after if isinstance(err, SunvecRateLimitError) else None
         wait = self.scheduler.observe_failure(
             now.timestamp(), meaning.failure, retry_after
         )

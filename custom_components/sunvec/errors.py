@@ -14,14 +14,17 @@ from homeassistant.const import CONF_TOKEN
 
 from .api import (
     SunvecAuthenticationError,
+    SunvecBusyError,
     SunvecConnectionError,
     SunvecDeviceNotAuthorizedError,
     SunvecError,
+    SunvecNotApiError,
     SunvecNotFoundError,
     SunvecParameterError,
     SunvecRateLimitError,
+    SunvecRedirectError,
 )
-from .const import CONF_WIFI_SN
+from .const import CONF_API_ADDRESS, CONF_WIFI_SN
 
 BASE = "base"
 
@@ -62,6 +65,12 @@ MEANINGS: tuple[tuple[type[SunvecError], ErrorMeaning], ...] = (
         ErrorMeaning("invalid_input", CONF_WIFI_SN, Failure.TRANSIENT),
     ),
     (SunvecRateLimitError, ErrorMeaning("rate_limited", BASE, Failure.RATE_LIMITED)),
+    (SunvecBusyError, ErrorMeaning("cloud_busy", BASE, Failure.TRANSIENT)),
+    (SunvecNotApiError, ErrorMeaning("not_api", CONF_API_ADDRESS, Failure.TRANSIENT)),
+    (
+        SunvecRedirectError,
+        ErrorMeaning("redirected", CONF_API_ADDRESS, Failure.TRANSIENT),
+    ),
     (SunvecConnectionError, ErrorMeaning("cannot_connect", BASE, Failure.TRANSIENT)),
 )
 OTHER = ErrorMeaning("api_error", BASE, Failure.TRANSIENT)

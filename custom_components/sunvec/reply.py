@@ -99,7 +99,7 @@ class ReplyReader:
                 f"the cloud reported a {name} that no inverter can produce; it is "
                 "shown as unknown",
             )
-        if (unparsed := getattr(record, "unparsed_upload_time", None)) is not None:
+        if (unparsed := record.unparsed_upload_time) is not None:
             self.warn_once(
                 "unparsed time",
                 f"the upload time {unparsed!r} has no shape we know; such records "
