@@ -7,11 +7,11 @@ hybrid inverter goes missing around noon (``Fault.UPLOADS_STOPPED`` set just aft
 one upload and cleared before the one after next). Rate limits are on.
 
 For the hybrid inverter, the increase of the integrated sensors ``pv_energy``,
-``battery_charge_energy`` and ``battery_discharge_energy`` over the day is compared
-with the simulator's exact energies (``energy_truth``: ``pv``, ``battery_charge``,
-``battery_discharge``). The sensors integrate from upload to upload, so the truth is
-taken between the uploads the sensors had integrated up to at the start and at the
-end of the window (the ``last_upload`` sensor's values then, at most one upload
+``battery_charge_energy``, ``battery_discharge_energy`` and ``home_consumption_energy``
+over the day is compared with the simulator's exact energies (``energy_truth``:
+``pv``, ``battery_charge``, ``battery_discharge``, ``household``). The sensors
+integrate from upload to upload, so the truth is taken between the uploads the
+sensors had integrated up to at the start and at the end of the window (the ``last_upload`` sensor's values then, at most one upload
 period inside the window).
 
 An extra row, ``pv_energy_vs_yield_today``, documents the relation between the grid-
@@ -61,6 +61,7 @@ SENSORS = {
     "pv_energy": "pv",
     "battery_charge_energy": "battery_charge",
     "battery_discharge_energy": "battery_discharge",
+    "home_consumption_energy": "household",
 }
 YIELD_ROW = "pv_energy_vs_yield_today"
 TARGET_PCT = 2.0

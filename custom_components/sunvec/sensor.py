@@ -68,7 +68,8 @@ class SunvecEnergyIntegralDescription(SensorEntityDescription):
 
     power_fn: Callable[[RealtimeData], float | None]
     part: PowerPart
-    needs_battery: bool = False
+    exists_fn: Callable[[RealtimeData], bool] = lambda _: True
+    """Whether the inverter has what is integrated (else no state, and disabled)."""
 
 
 def _record_value(
@@ -89,6 +90,23 @@ def _negated(value: float | None) -> float | None:
 
 def _pv_power(record: RealtimeData) -> float | None:
     return sum_known(record.pv_power)
+
+
+def _home_power(record: RealtimeData) -> float | None:
+    """Return what the house draws: the energy balance at the grid connection.
+
+    The inverter's AC output (on a hybrid, after what the battery gives or takes)
+    minus what goes to the grid; a small negative from samples taken a moment
+    apart reads 0. ``feedinpowerM2`` is not part of it: its meaning is not
+    documented.
+    """
+    if record.ac_power is None or record.feed_in_power is None:
+        return None
+    return _positive(record.ac_power - record.feed_in_power)
+
+
+def _has_home_power(record: RealtimeData) -> bool:
+    return record.ac_power is not None and record.feed_in_power is not None
 
 
 def _pv_string_power(index: int) -> Callable[[RealtimeData], float | None]:
@@ -162,6 +180,7 @@ SENSORS: tuple[SunvecSensorEntityDescription, ...] = (
         ValueKind.LIFETIME,
     ),
     _power("meter2_power", lambda record: record.meter2_power),
+    _power("home_consumption_power", _home_power),
     SunvecSensorEntityDescription(
         key="battery_soc",
         device_class=SensorDeviceClass.BATTERY,
@@ -237,7 +256,7 @@ def _energy_integral(
     power_fn: Callable[[RealtimeData], float | None],
     part: PowerPart,
     *,
-    needs_battery: bool,
+    exists_fn: Callable[[RealtimeData], bool] = lambda _: True,
 ) -> SunvecEnergyIntegralDescription:
     return SunvecEnergyIntegralDescription(
         key=key,
@@ -248,23 +267,29 @@ def _energy_integral(
         suggested_display_precision=2,
         power_fn=power_fn,
         part=part,
-        needs_battery=needs_battery,
+        exists_fn=exists_fn,
     )
 
 
 ENERGY_INTEGRALS: tuple[SunvecEnergyIntegralDescription, ...] = (
-    _energy_integral("pv_energy", _pv_power, PowerPart.POSITIVE, needs_battery=False),
+    _energy_integral("pv_energy", _pv_power, PowerPart.POSITIVE),
     _energy_integral(
         "battery_charge_energy",
         lambda record: record.battery_power,
         PowerPart.POSITIVE,
-        needs_battery=True,
+        exists_fn=lambda record: record.has_battery,
     ),
     _energy_integral(
         "battery_discharge_energy",
         lambda record: record.battery_power,
         PowerPart.NEGATIVE,
-        needs_battery=True,
+        exists_fn=lambda record: record.has_battery,
+    ),
+    _energy_integral(
+        "home_consumption_energy",
+        _home_power,
+        PowerPart.POSITIVE,
+        exists_fn=_has_home_power,
     ),
 )
 
@@ -513,7 +538,7 @@ class SunvecEnergyIntegralSensor(_RestoringSensor):
 
     def reports(self, data: SunvecData) -> bool:
         """Return whether there is something to integrate (a battery, for its energy)."""
-        return not self.entity_description.needs_battery or data.record.has_battery
+        return self.entity_description.exists_fn(data.record)
 
     async def async_added_to_hass(self) -> None:
         """Continue from the stored total and last sample; never start over at 0."""
@@ -537,7 +562,7 @@ class SunvecEnergyIntegralSensor(_RestoringSensor):
 
     def _update_from_data(self) -> None:
         data = self.coordinator.data
-        if self.entity_description.needs_battery and not data.record.has_battery:
+        if not self.entity_description.exists_fn(data.record):
             self._attr_native_value = None
             return
         if data.upload is not None and data.received_at != self._last_reply:
