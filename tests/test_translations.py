@@ -190,6 +190,58 @@ def test_translation_matches_english(path: Path) -> None:
     assert not problems, f"{path.name}: " + "; ".join(problems)
 
 
+# Words that really are the same in a language ("Status" in German, "VPP"): the
+# only values a translation may leave as en.json has them.
+SAME_AS_ENGLISH = ROOT / "tests" / "fixtures" / "same_as_english"
+LANGUAGES = {
+    *("en", "de", "nl", "fr", "es", "it", "pl", "cs"),
+    *("pt", "pt-BR", "da", "sv", "nb", "fi", "hu", "sk", "sl", "ro", "el", "uk"),
+    *("zh-Hans", "ja"),
+}
+
+
+def left_in_english(
+    reference: Mapping[str, Any], translation: Mapping[str, Any], allowed: set[str]
+) -> tuple[list[str], list[str]]:
+    """Return the values left as en.json has them, and allowed words not found so."""
+    english, values = _flatten(reference), _flatten(translation)
+    same = {value for key, value in values.items() if english.get(key) == value}
+    return sorted(same - allowed), sorted(allowed - same)
+
+
+def test_every_language_is_shipped() -> None:
+    """The 22 languages of the README, each with a translation file."""
+    shipped = {path.stem for path in TRANSLATIONS.glob("*.json")}
+    assert sorted(LANGUAGES - shipped) == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(path for path in TRANSLATIONS.glob("*.json") if path.stem != "en"),
+    ids=lambda path: path.name,
+)
+def test_no_value_is_left_in_english(path: Path) -> None:
+    """A value identical to English is a word that is the same there, allow-listed."""
+    allow_list = SAME_AS_ENGLISH / f"{path.stem}.json"
+    allowed = (
+        set(json.loads(allow_list.read_text(encoding="utf-8")))
+        if (allow_list.exists())
+        else set()
+    )
+    left, unused = left_in_english(EN, _load(path), allowed)
+    assert not left, f"{path.name} leaves these as in English: {left}"
+    assert not unused, f"{allow_list.name} allows words no longer used so: {unused}"
+
+
+def test_left_in_english_is_named() -> None:
+    reference = {"a": {"b": "Status", "c": "Power", "d": "PV"}}
+    translation = {"a": {"b": "Status", "c": "Power", "d": "FV"}}
+    assert left_in_english(reference, translation, {"Status", "PV"}) == (
+        ["Power"],
+        ["PV"],
+    )
+
+
 def test_translation_problems_are_named() -> None:
     """The comparison itself reports missing, extra and changed placeholders."""
     reference = {"a": {"b": "Hello {name}", "c": "C"}}
