@@ -205,10 +205,10 @@ def test_first_poll_is_immediate() -> None:
     policy = UploadPolicy(rng=random.Random(1))
     assert policy.next_poll(123.0) == 123.0
     assert policy.staleness_priority(123.0) == 0.0
-    assert policy.offset is None
+    assert policy.publish_delay is None
     assert policy.expected_next_upload is None
     assert policy.last_upload_ts is None
-    assert policy.cadence == polling.DEFAULT_CADENCE
+    assert policy.cadence == polling.UPLOAD_PERIOD
     assert policy.late_margin == polling.DEFAULT_LATE_MARGIN
     assert not policy.uploading
     assert not policy.asleep
@@ -259,7 +259,7 @@ def test_implausible_gaps_do_not_teach_a_cadence() -> None:
     for now, upload_ts in ((100.0, 0.0), (200.0, 10.0), (300.0, 20.0), (400.0, 30.0)):
         policy.observe_record(now, upload_ts, asleep=False)
     policy.observe_record(5000.0, 4000.0, asleep=False)
-    assert policy.cadence == polling.DEFAULT_CADENCE
+    assert policy.cadence == polling.UPLOAD_PERIOD
 
 
 # --- Offset ----------------------------------------------------------------------------
@@ -270,7 +270,7 @@ def test_offset_learnt_for_a_wrong_zone(zone_error: float) -> None:
     """uploadTime read an hour off: the policy learns it and polls on time."""
     uploads = schedule(random.Random(7), sleeps=False, zone_error=zone_error)
     run = drive(Cloud(uploads), 8 * HOUR, 18 * HOUR)
-    assert run.policy.offset == pytest.approx(-zone_error + 2.0, abs=3.0)
+    assert run.policy.publish_delay == pytest.approx(-zone_error + 2.0, abs=3.0)
     seen, missed = run.cloud.staleness(run.cloud.records(10 * HOUR, 18 * HOUR))
     assert missed == 0
     assert median(seen) <= 10.0
@@ -290,7 +290,7 @@ def test_offset_follows_a_drifting_clock(drift_per_hour: float) -> None:
         run.cloud.uploads[i].available - run.cloud.uploads[i].upload_ts
         for i in records[-10:]
     )
-    assert run.policy.offset == pytest.approx(true_offset, abs=10.0)
+    assert run.policy.publish_delay == pytest.approx(true_offset, abs=10.0)
 
 
 def test_offset_jump_is_relearnt() -> None:
@@ -303,7 +303,7 @@ def test_offset_jump_is_relearnt() -> None:
         for upload in before
     ]
     run = drive(Cloud(uploads), 8 * HOUR, 18 * HOUR)
-    assert run.policy.offset == pytest.approx(-3600.0 + 2.0, abs=3.0)
+    assert run.policy.publish_delay == pytest.approx(-3600.0 + 2.0, abs=3.0)
     seen, missed = run.cloud.staleness(run.cloud.records(13 * HOUR, 18 * HOUR))
     assert missed == 0
     assert median(seen) <= 10.0
@@ -318,7 +318,7 @@ def test_offset_jump_backwards_is_relearnt() -> None:
         for upload in before
     ]
     run = drive(Cloud(uploads), 8 * HOUR, 18 * HOUR)
-    assert run.policy.offset == pytest.approx(3600.0 + 2.0, abs=3.0)
+    assert run.policy.publish_delay == pytest.approx(3600.0 + 2.0, abs=3.0)
     seen, missed = run.cloud.staleness(run.cloud.records(13 * HOUR, 18 * HOUR))
     assert missed == 0
     assert median(seen) <= 10.0
@@ -340,18 +340,18 @@ def test_old_record_served_again_is_not_new() -> None:
 def test_clock_going_backwards_teaches_nothing() -> None:
     run = drive(Cloud(regular(12)), 990.0, 1000.0 + 10 * CADENCE)
     policy = run.policy
-    offset = policy.offset
+    delay = policy.publish_delay
     policy.observe_record(
         run.polls[-1] - 100.0, policy.last_upload_ts + 300, asleep=False
     )
-    assert policy.offset == offset
+    assert policy.publish_delay == delay
 
 
 def test_record_without_timestamp() -> None:
     policy = UploadPolicy(rng=random.Random(1))
     policy.observe_record(100.0, None, asleep=False)
-    assert policy.next_poll(100.0) == 100.0 + polling.DEFAULT_CADENCE
-    assert policy.offset is None
+    assert policy.next_poll(100.0) == 100.0 + polling.UPLOAD_PERIOD
+    assert policy.publish_delay is None
 
 
 # --- Late and missed uploads -----------------------------------------------------------
@@ -448,7 +448,7 @@ def test_a_record_first_seen_a_cadence_late_does_not_delay_the_next() -> None:
     # The search poll a second before the first upload, then the one a cadence later.
     policy.observe_record(first - 1.0, -1000.0, asleep=True)
     policy.observe_record(first + CADENCE - 1.0, first, asleep=False)
-    assert policy.offset == polling.OFFSET_PRIOR
+    assert policy.publish_delay == polling.DELAY_PRIOR
     due = policy.next_poll(first + CADENCE - 1.0)
     assert due - (first + CADENCE) <= polling.DEFAULT_LATE_MARGIN + 2.0
 
@@ -530,7 +530,7 @@ def search_aim(evening_upload: float) -> float:
     """
     return (
         evening_upload
-        + polling.OFFSET_PRIOR
+        + polling.DELAY_PRIOR
         + 2 * polling.DEFAULT_LATE_MARGIN
         + polling.SAFETY_MARGIN
     )
@@ -680,14 +680,14 @@ def test_thrifty_saves_calls() -> None:
 def test_diagnostics() -> None:
     run = drive(Cloud(regular(20)), 990.0, 1000.0 + 15 * CADENCE)
     diagnostics = run.policy.diagnostics()
-    assert diagnostics["offset"] == run.policy.offset
+    assert diagnostics["publish_delay"] == run.policy.publish_delay
     assert diagnostics["uploading"] is True
     assert diagnostics["asleep"] is False
     assert diagnostics["consecutive_errors"] == 0
     assert diagnostics["last_upload_ts"] == run.policy.last_upload_ts
-    assert isinstance(diagnostics["offset_upper"], float)
+    assert isinstance(diagnostics["publish_delay_upper"], float)
     fresh = UploadPolicy().diagnostics()
-    assert fresh["offset_upper"] is None
+    assert fresh["publish_delay_upper"] is None
 
 
 # --- Simulated days ------------------------------------------------------------------

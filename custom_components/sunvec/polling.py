@@ -6,12 +6,12 @@ each call just after the next record should have become available:
 
 * the upload **cadence** and **phase** (from ``uploadTime``), with the jitter around
   them;
-* the **offset** between ``uploadTime`` and our clock. ``uploadTime`` is a naive
-  wall-clock time that the caller reads in the zone it believes, so the timestamp it
-  hands us can be off by a constant (a wrong zone, a drifting clock); the cloud also
-  takes a moment to publish a record. Every new record brackets the offset: it was
-  not there at the previous poll and it is there now. Occasional probes a little
-  earlier than the safe time keep the bracket tight;
+* the **publish delay**: how long after its upload instant a record becomes
+  available to us. The cloud takes a moment to publish a record; if the upload
+  instants the caller hands us are off by a constant (a zone read wrong, a drifting
+  clock), that constant adds to the delay, whatever its size. Every new record
+  brackets the delay: it was not there at the previous poll and it is there now.
+  Occasional probes a little earlier than the safe time keep the bracket tight;
 * whether the inverter sleeps or stopped uploading, to slow down to a few calls an
   hour, or to none at all while it sleeps through a night the caller told us about;
   from sunrise on it polls once per slot of the schedule the inverter had the day
@@ -20,9 +20,9 @@ each call just after the next record should have become available:
   only where retries find something.
 
 Terms used below: the *upload clock* is the clock of the ``upload_ts`` the caller
-passes; *our clock* is the one of ``now``. ``offset`` is the time on our clock at
-which a record becomes available minus its ``upload_ts``. A *slot* is one expected
-upload.
+passes; *our clock* is the one of ``now``. The *publish delay* is the time on our
+clock at which a record becomes available minus its ``upload_ts``. A *slot* is one
+expected upload.
 
 The module is pure: no I/O, no asyncio, no real clock; every method takes ``now`` as
 a UNIX timestamp in seconds.
@@ -37,9 +37,10 @@ import math
 import random
 from statistics import median
 
+from .const import TIMER_SLACK, UPLOAD_PERIOD
+
 # --- Cadence ----------------------------------------------------------------------
-# The vendor says "about every 5 minutes"; used until enough uploads were seen.
-DEFAULT_CADENCE = 300.0
+# The nominal UPLOAD_PERIOD is assumed until enough uploads were seen.
 # Gaps outside this range are glitches (duplicates, clock steps), not a cadence.
 MIN_CADENCE = 30.0
 MAX_CADENCE = 1800.0
@@ -76,34 +77,34 @@ SAFETY_MARGIN = 1.0
 # a record instead of a retry.
 THRIFTY_MARGIN = 2.0
 
-# --- Offset -----------------------------------------------------------------------
-# What the offset is assumed to be until the records bracket it within OFFSET_WIDE:
-# the record appears when its uploadTime says (the zone read right; zone errors are
-# whole quarter hours, a multiple of the nominal cadence, so even then the slots of
-# the morning search line up).
-OFFSET_PRIOR = 0.0
-OFFSET_WIDE = 60.0
-# Records whose offset brackets are remembered (12 hours at the nominal cadence): a
+# --- Publish delay --------------------------------------------------------------
+# What the delay is assumed to be until the records bracket it within DELAY_WIDE:
+# the record appears when its upload instant says (a zone read wrong adds whole
+# quarter hours, a multiple of the nominal cadence, so even then the slots of the
+# morning search line up).
+DELAY_PRIOR = 0.0
+DELAY_WIDE = 60.0
+# Records whose delay brackets are remembered (12 hours at the nominal cadence): a
 # bracket expires so that a slowly drifting clock is followed.
-OFFSET_WINDOW = 144
-# The offset counts as learnt once its bracket is this narrow (seconds).
-OFFSET_TIGHT = 3.0
+DELAY_WINDOW = 144
+# The delay counts as learnt once its bracket is this narrow (seconds).
+DELAY_TIGHT = 3.0
 # The aim lies in the middle of the bracket, at most this far below its top: probes
 # through the jitter rarely narrow a bracket to nothing, its middle is the better
 # guess, and the lateness allowance covers the rest.
-OFFSET_SHADE = 5.0
+DELAY_SHADE = 5.0
 # Bounds that newer records contradict by more than this are forgotten (a drifting
 # clock); within it, the contradiction is the spread of the cloud's publishing delay.
-OFFSET_NOISE = 5.0
+DELAY_NOISE = 5.0
 # A bracket this far outside the others is a jump (zone change, clock step): learn
 # again from the newest record.
-OFFSET_JUMP = 30.0
-# While learning, a probe at each slot tests an offset below the upper bound: first
+DELAY_JUMP = 30.0
+# While learning, a probe at each slot tests a delay below the upper bound: first
 # PROBE_STEP below it, twice as far after each probe that found the record (a probe
 # that finds it costs nothing: it is the call for that record), and the middle of
 # the bracket once one found nothing. At most MAX_LEARNING_PROBES times, or until
 # MAX_LEARNING_MISSES found nothing (each such probe costs a call): when the jitter
-# or budget delays keep the bracket wider than OFFSET_TIGHT, what it has is good
+# or budget delays keep the bracket wider than DELAY_TIGHT, what it has is good
 # enough.
 MAX_LEARNING_PROBES = 10
 MAX_LEARNING_MISSES = 2
@@ -128,14 +129,13 @@ GIVE_UP_MIN = 10.0
 GIVE_UP_FACTOR = 2.0
 # Never poll more often than this, whatever the arithmetic says (no poll storms).
 MIN_POLL_GAP = 5.0
-# Polls this close before a planned time count as that poll (timer and budget slack).
-TIME_TOLERANCE = 0.5
+# Polls up to TIMER_SLACK before a planned time count as that poll.
 # Slots given up in a row before the inverter counts as not uploading (outage).
 DORMANT_SLOTS = 3
 # Whether to retry a record missing at its aim is learnt: the outcomes of the last
 # RETRY_HISTORY slots that were retried (uploaded more than LATE_BEYOND later than
 # the jitter allows, or given up: not uploaded) are kept; retries go on while the
-# jitter or the offset is still being learnt, fewer than RETRY_EVIDENCE outcomes are
+# jitter or the delay is still being learnt, fewer than RETRY_EVIDENCE outcomes are
 # known or at least one in RETRY_LATE_SHARE came late. Otherwise a missing record
 # counts as not uploaded at once, except every RETRY_EXPLORE_EVERY-th, which is
 # retried to keep learning.
@@ -178,7 +178,7 @@ QUIET_DEFERENCE = 60.0
 # and a long outage costs at most one call per record (the token's budget still
 # limits the sum).
 ERROR_BASE = 30.0
-ERROR_CAP = DEFAULT_CADENCE
+ERROR_CAP = UPLOAD_PERIOD
 ERROR_JITTER = 0.2
 # A rate-limit reply waits at least the rest of the cloud's counting minute.
 RATE_LIMIT_MIN_DELAY = 60.0
@@ -252,10 +252,10 @@ class _PhaseTracker:
         self.outlier_sign = 0
 
 
-class _OffsetBracket:
-    """Brackets the offset between our clock and the upload clock.
+class _DelayBracket:
+    """Brackets the publish delay: availability on our clock minus upload instant.
 
-    A new record was not there at the previous poll and is there now, so its offset
+    A new record was not there at the previous poll and is there now, so its delay
     lies in ``(previous_poll - upload_ts, now - upload_ts]``. The bracket is the
     intersection over the recent records. Polls at the safe time only ever see the
     record, which proves nothing about earlier times: the upper bound comes down
@@ -264,7 +264,7 @@ class _OffsetBracket:
 
     def __init__(self) -> None:
         """Start with nothing known."""
-        self._intervals: deque[tuple[float, float]] = deque(maxlen=OFFSET_WINDOW)
+        self._intervals: deque[tuple[float, float]] = deque(maxlen=DELAY_WINDOW)
         # True once the bracket was narrow since the last jump: later probes are
         # small steps instead of a bisection from scratch.
         self._settled = False
@@ -295,7 +295,7 @@ class _OffsetBracket:
         """Return the largest lower bound that two records agree on.
 
         A single record can be slow to appear; two that came that late mean the
-        offset really is that large (a drifting clock).
+        delay really is that large (a drifting clock).
         """
         return self._bounds()[2]
 
@@ -310,42 +310,43 @@ class _OffsetBracket:
         return self._cache
 
     def estimate(self) -> float | None:
-        """Return the offset to aim with.
+        """Return the delay to aim with.
 
         The prior while the bracket is wide and allows it (a record first seen a
         cadence late says little: its aims at the prior then narrow the bracket
         from above at no cost, or miss and raise it from below), else the middle of
-        the bracket (at most OFFSET_SHADE below the upper bound: the lateness
+        the bracket (at most DELAY_SHADE below the upper bound: the lateness
         allowance covers the rest), or what two records proved.
         """
         if not self._intervals:
             return None
         upper, lower = self.upper, self.lower
-        if upper - lower > OFFSET_WIDE and lower < OFFSET_PRIOR <= upper:
-            return OFFSET_PRIOR
-        shade = min(max(upper - lower, 0.0), 2 * OFFSET_SHADE) / 2
+        if upper - lower > DELAY_WIDE and lower < DELAY_PRIOR <= upper:
+            return DELAY_PRIOR
+        shade = min(max(upper - lower, 0.0), 2 * DELAY_SHADE) / 2
         return max(upper - shade, self.proven)
 
     def add(self, lo: float, hi: float) -> None:
         """Add the bracket of a new record."""
         if self._intervals and (
-            lo > self.upper + OFFSET_JUMP or hi < self.lower - OFFSET_JUMP
+            lo > self.upper + DELAY_JUMP or hi < self.lower - DELAY_JUMP
         ):
-            # The offset jumped: what we knew no longer applies.
+            # The delay jumped (a zone change, a clock step): what we knew no longer
+            # applies.
             self._intervals.clear()
             self._cache = None
             self._settled = False
             self._learning_probes = self._learning_misses = 0
             self._learn_step = PROBE_STEP
-        if hi < self.proven - OFFSET_NOISE:
+        if hi < self.proven - DELAY_NOISE:
             # Records come earlier now: forget the lower bounds this one disproves.
-            self._keep(lambda interval: interval[0] <= hi + OFFSET_NOISE)
+            self._keep(lambda interval: interval[0] <= hi + DELAY_NOISE)
         self._intervals.append((lo, hi))
         self._cache = None
         proven = self.proven
-        if proven > self.upper + OFFSET_NOISE:
+        if proven > self.upper + DELAY_NOISE:
             # Records come later now: forget the upper bounds they disprove.
-            self._keep(lambda interval: interval[1] >= proven - OFFSET_NOISE)
+            self._keep(lambda interval: interval[1] >= proven - DELAY_NOISE)
         self._until_probe -= 1
         if not self._settled and self.tight:
             self._settle()
@@ -357,28 +358,28 @@ class _OffsetBracket:
         self._probe_every = self._until_probe = PROBE_EVERY_START
 
     def _keep(self, keep: Callable[[tuple[float, float]], bool]) -> None:
-        self._intervals = deque(filter(keep, self._intervals), maxlen=OFFSET_WINDOW)
+        self._intervals = deque(filter(keep, self._intervals), maxlen=DELAY_WINDOW)
         self._cache = None
 
     @property
     def tight(self) -> bool:
-        """Return whether the records bracket the offset narrowly."""
-        return self.upper - self.lower <= OFFSET_TIGHT
+        """Return whether the records bracket the delay narrowly."""
+        return self.upper - self.lower <= DELAY_TIGHT
 
     @property
     def settled(self) -> bool:
-        """Return whether the offset was learnt (since the last jump)."""
+        """Return whether the delay was learnt (since the last jump)."""
         return self._settled
 
-    def probe_offset(self, cadence: float) -> float | None:
-        """Return the offset a probe should test, or None if no probe is due.
+    def probe_delay(self, cadence: float) -> float | None:
+        """Return the delay a probe should test, or None if no probe is due.
 
         While learning, a growing step below the upper bound, or the middle of
         the bracket if that is nearer; once learnt, a small step below the
         estimate.
         """
         if not self._settled:
-            # (Not settled means the bracket is still wider than OFFSET_TIGHT.)
+            # (Not settled means the bracket is still wider than DELAY_TIGHT.)
             step = min(self._learn_step, cadence / 2)
             return self.upper - min((self.upper - self.lower) / 2, step)
         if self._until_probe > 0:
@@ -412,7 +413,7 @@ class _OffsetBracket:
             self._step = min(self._step * 2, cadence / 2)
             self._until_probe = 0
             return
-        if self._found > OFFSET_TIGHT:
+        if self._found > DELAY_TIGHT:
             self._probe_every = max(PROBE_EVERY_MIN, self._probe_every // 2)
         else:
             self._probe_every = min(PROBE_EVERY_MAX, self._probe_every * 2)
@@ -437,7 +438,7 @@ class UploadPolicy:
         self,
         *,
         rng: random.Random | None = None,
-        default_cadence: float = DEFAULT_CADENCE,
+        default_cadence: float = UPLOAD_PERIOD,
     ) -> None:
         """Create a policy.
 
@@ -452,7 +453,7 @@ class UploadPolicy:
         self._gaps: deque[float] = deque(maxlen=CADENCE_HISTORY)
         self._uploads: deque[float] = deque(maxlen=CADENCE_HISTORY)
         self._trackers: list[_PhaseTracker] = []
-        self._offset = _OffsetBracket()
+        self._delay = _DelayBracket()
         self._seen: deque[float] = deque(maxlen=SEEN_HISTORY)
         self._last_upload_ts: float | None = None
         self._last_poll: float | None = None
@@ -558,7 +559,7 @@ class UploadPolicy:
         """Save calls while the token's budget runs short (see TokenBudget).
 
         A thrifty policy aims a little later, gives up a slot after one poll
-        instead of retrying, probes only to learn the offset (not to check it),
+        instead of retrying, probes only to learn the delay (not to check it),
         and polls every other slot around sunrise. It may then miss an unusually
         late record.
 
@@ -616,9 +617,9 @@ class UploadPolicy:
         return self._cadence
 
     @property
-    def offset(self) -> float | None:
-        """Return the learned offset (s): availability on our clock minus upload_ts."""
-        return self._offset.estimate()
+    def publish_delay(self) -> float | None:
+        """Return the learnt publish delay (s): availability minus upload instant."""
+        return self._delay.estimate()
 
     @property
     def expected_next_upload(self) -> float | None:
@@ -659,9 +660,9 @@ class UploadPolicy:
         """Return the learned state, for the diagnostics download."""
         return {
             "cadence": self._cadence,
-            "offset": self.offset,
-            "offset_lower": _finite(self._offset.lower),
-            "offset_upper": _finite(self._offset.upper),
+            "publish_delay": self.publish_delay,
+            "publish_delay_lower": _finite(self._delay.lower),
+            "publish_delay_upper": _finite(self._delay.upper),
             "late_margin": self.late_margin,
             "last_upload_ts": self._last_upload_ts,
             "expected_next_upload": self.expected_next_upload,
@@ -694,20 +695,17 @@ class UploadPolicy:
             # A retry found the slot's record uploaded clearly later than the jitter
             # allows: uploads come late, retries pay off. (One uploaded about within
             # the jitter was aimed at a moment too early: that teaches the jitter
-            # and the offset, not this.)
+            # and the delay, not this.)
             self._retry_outcomes.append(True)
         lo = -math.inf if self._last_poll is None else self._last_poll - upload_ts
         hi = now - upload_ts
         if lo <= hi:
-            before = self._offset.estimate()
-            self._offset.add(lo, hi)
-            after = self._offset.estimate()
+            before = self._delay.estimate()
+            self._delay.add(lo, hi)
+            after = self._delay.estimate()
             if self._slot_probed and before is not None and after is not None:
-                hit = (
-                    self._probe_at is not None
-                    and now >= self._probe_at - TIME_TOLERANCE
-                )
-                self._offset.probed(self._cadence, hit=hit, lowered_by=before - after)
+                hit = self._probe_at is not None and now >= self._probe_at - TIMER_SLACK
+                self._delay.probed(self._cadence, hit=hit, lowered_by=before - after)
         self._verify = max(0, self._verify - 1)
         if (
             previous is not None
@@ -715,7 +713,7 @@ class UploadPolicy:
         ):
             # After a night or an outage: the clocks may have drifted apart.
             self._verify = VERIFY_RECORDS
-            self._offset.recheck()
+            self._delay.recheck()
         self._learn_cadence(upload_ts, previous)
         self._learn_phase(upload_ts, previous)
         self._seen.append(upload_ts)
@@ -799,8 +797,8 @@ class UploadPolicy:
         self._slot_due = self._safe_aim()
         self._probe_at = None
         self._slot_probed = False
-        tested = self._offset.probe_offset(self._cadence)
-        if tested is None or (self._thrifty and self._offset.settled):
+        tested = self._delay.probe_delay(self._cadence)
+        if tested is None or (self._thrifty and self._delay.settled):
             return
         probe_at = self._slot + tested + SAFETY_MARGIN
         if now + MIN_POLL_GAP < probe_at < self._safe_aim():
@@ -811,23 +809,23 @@ class UploadPolicy:
     def _safe_aim(self) -> float:
         """Return when the slot's record should be there (our clock).
 
-        With the estimated offset if a missing record is retried; else with the
-        upper bound of the offset, which a record has proved, and a little more
+        With the estimated delay if a missing record is retried; else with the
+        upper bound of the delay, which a record has proved, and a little more
         margin (a moment later, so that a missing record is one not uploaded
         rather than one aimed at too early).
         """
         assert self._slot is not None
-        offset = self._offset.estimate()
-        assert offset is not None
-        if not self._slot_retry and math.isfinite(self._offset.upper):
-            offset = max(offset, self._offset.upper) + UNRETRIED_MARGIN
-        return self._slot + offset + self.late_margin + SAFETY_MARGIN
+        delay = self._delay.estimate()
+        assert delay is not None
+        if not self._slot_retry and math.isfinite(self._delay.upper):
+            delay = max(delay, self._delay.upper) + UNRETRIED_MARGIN
+        return self._slot + delay + self.late_margin + SAFETY_MARGIN
 
     def _give_up_after(self) -> float:
         if self._thrifty:
             return 0.0
         if not self._jitter_known or self._verify:
-            # Until the jitter and the offset are known (again), a late upload is
+            # Until the jitter and the delay are known (again), a late upload is
             # as likely as a missed one.
             return self._cadence / 3
         return min(
@@ -839,9 +837,9 @@ class UploadPolicy:
         if self._quiet:
             return
         safe = self._safe_aim()
-        if self._probe_at is not None and now >= self._probe_at - TIME_TOLERANCE:
+        if self._probe_at is not None and now >= self._probe_at - TIMER_SLACK:
             self._probe_at = None
-        if now < safe - TIME_TOLERANCE:
+        if now < safe - TIMER_SLACK:
             return
         self._slot_misses += 1
         step = RETRY_STEPS[min(self._slot_misses, len(RETRY_STEPS)) - 1]
@@ -865,7 +863,7 @@ class UploadPolicy:
         outcomes = self._retry_outcomes
         return (
             not self._jitter_known
-            or not self._offset.settled
+            or not self._delay.settled
             or bool(self._verify)
             or len(outcomes) < RETRY_EVIDENCE
             or sum(outcomes) * RETRY_LATE_SHARE >= len(outcomes)
@@ -923,7 +921,7 @@ class UploadPolicy:
     def _check_morning_lead(self, now: float, upload_ts: float) -> None:
         """Start the morning search earlier if it began after the inverter woke."""
         assert self._last_poll is not None
-        available = upload_ts + self._search_offset()
+        available = upload_ts + self._search_delay()
         for sunrise in self._sunrises():
             start = sunrise - self._morning_lead
             if (
@@ -957,16 +955,16 @@ class UploadPolicy:
         not_before = max(start, last + gap)
         base = (
             self._best_tracker().anchor
-            + self._search_offset()
+            + self._search_delay()
             + 2 * self.late_margin
             + SAFETY_MARGIN
         )
         return base + math.ceil((not_before - base) / self._cadence) * self._cadence
 
-    def _search_offset(self) -> float:
-        """Return the offset to search with: learnt, else the prior."""
-        estimate = self._offset.estimate()
-        return OFFSET_PRIOR if estimate is None else estimate
+    def _search_delay(self) -> float:
+        """Return the delay to search with: learnt, else the prior."""
+        estimate = self._delay.estimate()
+        return DELAY_PRIOR if estimate is None else estimate
 
     def _sunrises(self) -> list[float]:
         sunrises: list[float] = []
