@@ -252,6 +252,26 @@ class _PhaseTracker:
         self.outlier_sign = 0
 
 
+@dataclass(slots=True)
+class _Slot:
+    """One expected upload and the polls made for it."""
+
+    # The upload instant expected (upload clock).
+    expected: float
+    # Whether its record is retried if missing at the aim (else the aim is a safe
+    # one: a little later, and one poll only).
+    retry: bool
+    # The first poll planned for it (our clock): the probe, else the aim.
+    due: float
+    # A probe before the aim, until it was made.
+    probe_at: float | None = None
+    # Whether a probe was planned: the poll that finds the record then teaches the
+    # bracket whether records come that early.
+    probed: bool = False
+    # Polls at or after the aim that did not find the record.
+    misses: int = 0
+
+
 class _DelayBracket:
     """Brackets the publish delay: availability on our clock minus upload instant.
 
@@ -459,19 +479,11 @@ class UploadPolicy:
         self._last_poll: float | None = None
         self._has_timestamp = True
         self._asleep = False
-        # The slot we wait for: its expected upload instant (upload clock), the time
-        # of a probe that opens it (our clock), and polls after its aim that did not
-        # see it.
-        self._slot: float | None = None
-        self._slot_due: float | None = None
-        self._probe_at: float | None = None
-        self._slot_probed = False
-        self._slot_misses = 0
+        # The upload we wait for, and the slots given up in a row.
+        self._slot: _Slot | None = None
         self._missed_slots = 0
-        # Whether the current slot's record is retried if missing at its aim (else
-        # the aim is a safe one), the outcomes of retried slots (True: it came
-        # late), and missing records not retried since the last retried one.
-        self._slot_retry = True
+        # The outcomes of retried slots (True: it came late), and missing records
+        # not retried since the last retried one.
         self._retry_outcomes: deque[bool] = deque(maxlen=RETRY_HISTORY)
         self._unretried = 0
         # Records left to wait patiently for, after a long gap.
@@ -512,7 +524,7 @@ class UploadPolicy:
                     self._check_morning_lead(now, upload_ts)
                 self._on_new_record(now, upload_ts)
             elif self._slot is not None:
-                self._on_same_record(now)
+                self._on_same_record(now, self._slot)
         self._last_poll = now
 
     def observe_error(self, now: float, *, rate_limited: bool = False) -> None:
@@ -583,7 +595,7 @@ class UploadPolicy:
         elif not self._has_timestamp or self._slot is None:
             planned = self._last_poll + self._cadence
         else:
-            planned = self._slot_poll()
+            planned = self._slot_poll(self._slot)
         planned = max(planned, self._last_poll + MIN_POLL_GAP)
         if self._error_retry_at is None:
             return planned
@@ -605,9 +617,9 @@ class UploadPolicy:
         """
         if self._last_poll is None:
             return 0.0
-        if self._quiet or self._slot_due is None:
+        if self._quiet or self._slot is None:
             return now - (self.next_poll(now) + QUIET_DEFERENCE)
-        return now - self._slot_due
+        return now - self._slot.due
 
     # --- State for the coordinator and diagnostics ---------------------------------
 
@@ -624,7 +636,7 @@ class UploadPolicy:
     @property
     def expected_next_upload(self) -> float | None:
         """Return the expected next upload instant (upload clock), if uploading."""
-        return None if self._quiet else self._slot
+        return None if self._quiet or self._slot is None else self._slot.expected
 
     @property
     def last_upload_ts(self) -> float | None:
@@ -670,7 +682,7 @@ class UploadPolicy:
             "retries_found_late": sum(self._retry_outcomes),
             "retries_found_nothing": len(self._retry_outcomes)
             - sum(self._retry_outcomes),
-            "retries_missing_records": self._slot_retry,
+            "retries_missing_records": None if self._slot is None else self._slot.retry,
             "consecutive_errors": self._errors,
             "asleep": self._asleep,
             "uploading": self.uploading,
@@ -684,12 +696,13 @@ class UploadPolicy:
 
     def _on_new_record(self, now: float, upload_ts: float) -> None:
         previous = self._last_upload_ts
+        slot = self._slot
         if (
-            self._slot_retry
-            and self._slot_misses
-            and self._slot is not None
+            slot is not None
+            and slot.retry
+            and slot.misses
             and self.late_margin + LATE_BEYOND
-            < upload_ts - self._slot
+            < upload_ts - slot.expected
             < self._cadence / 2
         ):
             # A retry found the slot's record uploaded clearly later than the jitter
@@ -703,8 +716,13 @@ class UploadPolicy:
             before = self._delay.estimate()
             self._delay.add(lo, hi)
             after = self._delay.estimate()
-            if self._slot_probed and before is not None and after is not None:
-                hit = self._probe_at is not None and now >= self._probe_at - TIMER_SLACK
+            if (
+                slot is not None
+                and slot.probed
+                and before is not None
+                and after is not None
+            ):
+                hit = slot.probe_at is not None and now >= slot.probe_at - TIMER_SLACK
                 self._delay.probed(self._cadence, hit=hit, lowered_by=before - after)
         self._verify = max(0, self._verify - 1)
         if (
@@ -719,12 +737,7 @@ class UploadPolicy:
         self._seen.append(upload_ts)
         self._last_upload_ts = upload_ts
         self._missed_slots = 0
-        self._open_slot(now)
-        if self._asleep:
-            # Nothing is expected until the inverter wakes up.
-            self._slot = self._slot_due = None
-            self._probe_at = None
-            self._slot_probed = False
+        self._slot = None if self._asleep else self._first_slot(now)
 
     def _learn_cadence(self, upload_ts: float, previous: float | None) -> None:
         if previous is None or upload_ts <= previous:
@@ -789,37 +802,36 @@ class UploadPolicy:
 
     # --- Slots --------------------------------------------------------------------
 
-    def _open_slot(self, now: float) -> None:
-        """Aim at the upload after the one just seen."""
-        self._slot = self._best_tracker().anchor + self._cadence
-        self._slot_misses = 0
-        self._slot_retry = self._worth_retrying()
-        self._slot_due = self._safe_aim()
-        self._probe_at = None
-        self._slot_probed = False
+    def _first_slot(self, now: float) -> _Slot:
+        """Aim at the upload after the one just seen, with a probe if one is due."""
+        slot = self._slot_at(self._best_tracker().anchor + self._cadence)
         tested = self._delay.probe_delay(self._cadence)
         if tested is None or (self._thrifty and self._delay.settled):
-            return
-        probe_at = self._slot + tested + SAFETY_MARGIN
-        if now + MIN_POLL_GAP < probe_at < self._safe_aim():
-            self._probe_at = probe_at
-            self._slot_probed = True
-            self._slot_due = probe_at
+            return slot
+        probe_at = slot.expected + tested + SAFETY_MARGIN
+        if now + MIN_POLL_GAP < probe_at < slot.due:
+            slot.probe_at = slot.due = probe_at
+            slot.probed = True
+        return slot
 
-    def _safe_aim(self) -> float:
-        """Return when the slot's record should be there (our clock).
+    def _slot_at(self, expected: float) -> _Slot:
+        """Return a slot for the upload expected at ``expected`` (upload clock)."""
+        retry = self._worth_retrying()
+        return _Slot(expected, retry, self._safe_aim(expected, retry=retry))
+
+    def _safe_aim(self, expected: float, *, retry: bool) -> float:
+        """Return when a slot's record should be there (our clock).
 
         With the estimated delay if a missing record is retried; else with the
         upper bound of the delay, which a record has proved, and a little more
         margin (a moment later, so that a missing record is one not uploaded
         rather than one aimed at too early).
         """
-        assert self._slot is not None
         delay = self._delay.estimate()
         assert delay is not None
-        if not self._slot_retry and math.isfinite(self._delay.upper):
+        if not retry and math.isfinite(self._delay.upper):
             delay = max(delay, self._delay.upper) + UNRETRIED_MARGIN
-        return self._slot + delay + self.late_margin + SAFETY_MARGIN
+        return expected + delay + self.late_margin + SAFETY_MARGIN
 
     def _give_up_after(self) -> float:
         if self._thrifty:
@@ -832,29 +844,32 @@ class UploadPolicy:
             max(GIVE_UP_MIN, GIVE_UP_FACTOR * self.late_margin), self._cadence / 3
         )
 
-    def _on_same_record(self, now: float) -> None:
-        """Count a poll that found no new record against the current slot."""
+    def _on_same_record(self, now: float, slot: _Slot) -> None:
+        """Count a poll that found no new record against the slot waited for."""
         if self._quiet:
             return
-        safe = self._safe_aim()
-        if self._probe_at is not None and now >= self._probe_at - TIMER_SLACK:
-            self._probe_at = None
+        safe = self._safe_aim(slot.expected, retry=slot.retry)
+        if slot.probe_at is not None and now >= slot.probe_at - TIMER_SLACK:
+            slot.probe_at = None
         if now < safe - TIMER_SLACK:
             return
-        self._slot_misses += 1
-        step = RETRY_STEPS[min(self._slot_misses, len(RETRY_STEPS)) - 1]
-        if self._slot_retry and now + step <= safe + self._give_up_after():
+        slot.misses += 1
+        step = RETRY_STEPS[min(slot.misses, len(RETRY_STEPS)) - 1]
+        if slot.retry and now + step <= safe + self._give_up_after():
             return
-        if self._slot_retry:
+        if slot.retry:
             # Retried in vain: this one was not uploaded.
             self._retry_outcomes.append(False)
             self._unretried = 0
         else:
             self._unretried += 1
         # Clearly missed: aim at the following slot (and skip any that passed).
-        self._next_slot()
-        while self._safe_aim() + self._give_up_after() < now:
-            self._next_slot()
+        slot = self._next_slot(slot)
+        while (
+            self._safe_aim(slot.expected, retry=slot.retry) + self._give_up_after()
+            < now
+        ):
+            slot = self._next_slot(slot)
 
     def _worth_retrying(self) -> bool:
         """Return whether to retry the slot's record if missing (see RETRY_HISTORY)."""
@@ -870,28 +885,19 @@ class UploadPolicy:
             or self._unretried >= RETRY_EXPLORE_EVERY
         )
 
-    def _next_slot(self) -> None:
-        assert self._slot is not None
-        self._slot += self._cadence
-        self._slot_misses = 0
-        self._slot_retry = self._worth_retrying()
-        self._slot_due = self._safe_aim()
-        self._probe_at = None
-        self._slot_probed = False
+    def _next_slot(self, slot: _Slot) -> _Slot:
+        """Give a slot up: wait for the one after it."""
+        self._slot = self._slot_at(slot.expected + self._cadence)
         self._missed_slots += 1
+        return self._slot
 
-    def _slot_poll(self) -> float:
+    def _slot_poll(self, slot: _Slot) -> float:
         assert self._last_poll is not None
-        if self._probe_at is not None:
-            planned = self._probe_at
-        elif self._slot_misses == 0:
-            planned = self._safe_aim()
-        else:
-            planned = (
-                self._last_poll
-                + RETRY_STEPS[min(self._slot_misses, len(RETRY_STEPS)) - 1]
-            )
-        return planned
+        if slot.probe_at is not None:
+            return slot.probe_at
+        if slot.misses == 0:
+            return self._safe_aim(slot.expected, retry=slot.retry)
+        return self._last_poll + RETRY_STEPS[min(slot.misses, len(RETRY_STEPS)) - 1]
 
     def _quiet_poll(self) -> float:
         """Return the next poll while asleep or not uploading."""
