@@ -188,6 +188,60 @@ RATE_LIMIT_MIN_DELAY = 60.0
 SEEN_HISTORY = 8
 
 
+class _Cadence:
+    """Learns the upload cadence from the gaps between uploads."""
+
+    def __init__(self, period: float) -> None:
+        """Assume ``period`` until enough uploads were seen."""
+        self.period = period
+        self._periods: deque[float] = deque(maxlen=CADENCE_HISTORY)
+        self._gaps: deque[float] = deque(maxlen=CADENCE_HISTORY)
+        self._uploads: deque[float] = deque(maxlen=CADENCE_HISTORY)
+
+    def learn(self, upload_ts: float, previous: float | None) -> None:
+        """Learn from a new upload and the one before it."""
+        if previous is None or upload_ts <= previous:
+            return
+        gap = upload_ts - previous
+        periods = max(1, round(gap / self.period))
+        if periods > MAX_GAP_PERIODS:
+            self._uploads.clear()
+            self._uploads.append(upload_ts)
+            return
+        if not MIN_CADENCE <= gap / periods <= MAX_CADENCE:
+            return
+        if not self._uploads:
+            self._uploads.append(previous)
+        self._periods.append(gap / periods)
+        self._gaps.append(gap)
+        self._uploads.append(upload_ts)
+        if len(self._periods) >= MIN_CADENCE_SAMPLES:
+            coarse = median(self._periods)
+            if (typical := median(self._gaps)) >= 1.5 * coarse:
+                # Most gaps span several assumed periods: the uploads are rarer,
+                # not missed.
+                coarse = typical
+            self.period = self._refine(coarse)
+
+    def _refine(self, coarse: float) -> float:
+        """Sharpen a cadence with differences across half the remembered uploads.
+
+        Consecutive differences carry the full jitter; differences over many periods
+        divide it by the number of periods, and their median stays robust.
+        """
+        uploads = list(self._uploads)
+        span = len(uploads) // 2
+        estimates = [
+            (uploads[i + span] - uploads[i]) / periods
+            for i in range(len(uploads) - span)
+            if (periods := round((uploads[i + span] - uploads[i]) / coarse)) >= 1
+        ]
+        if span < 2 or not estimates:
+            return coarse
+        refined = median(estimates)
+        return refined if abs(refined - coarse) <= coarse / 10 else coarse
+
+
 @dataclass(slots=True)
 class _PhaseTracker:
     """Follows the phase of the upload schedule with one smoothing gain."""
@@ -270,6 +324,49 @@ class _Slot:
     probed: bool = False
     # Polls at or after the aim that did not find the record.
     misses: int = 0
+
+
+@dataclass(slots=True)
+class _RetryEvidence:
+    """What retrying missing records found (see RETRY_HISTORY)."""
+
+    # The outcomes of retried slots: True if the record came late, False if never.
+    outcomes: deque[bool] = field(default_factory=lambda: deque(maxlen=RETRY_HISTORY))
+    # Missing records not retried since the last retried one.
+    unretried: int = 0
+
+    @property
+    def found_late(self) -> int:
+        """Return how many retries found a late record."""
+        return sum(self.outcomes)
+
+    @property
+    def found_nothing(self) -> int:
+        """Return how many retries found nothing (the record was not uploaded)."""
+        return len(self.outcomes) - sum(self.outcomes)
+
+    @property
+    def worth_retrying(self) -> bool:
+        """Return whether the evidence says to retry a missing record."""
+        outcomes = self.outcomes
+        return (
+            len(outcomes) < RETRY_EVIDENCE
+            or sum(outcomes) * RETRY_LATE_SHARE >= len(outcomes)
+            or self.unretried >= RETRY_EXPLORE_EVERY
+        )
+
+    def came_late(self) -> None:
+        """Note a retried record that came late."""
+        self.outcomes.append(True)
+
+    def never_came(self) -> None:
+        """Note a retried record that never came."""
+        self.outcomes.append(False)
+        self.unretried = 0
+
+    def not_retried(self) -> None:
+        """Note a missing record given up without a retry."""
+        self.unretried += 1
 
 
 class _DelayBracket:
@@ -447,6 +544,55 @@ class _DelayBracket:
             self._until_probe = 0
 
 
+@dataclass(slots=True)
+class _Daylight:
+    """The caller's hints about the sun at the plant."""
+
+    next_sunrise: float | None = None
+    next_sunset: float | None = None
+    # The sunrise before the next one, once the hints moved past it.
+    previous_sunrise: float | None = None
+    is_daylight: bool = False
+
+    def update(
+        self, next_sunrise: float | None, is_daylight: bool, next_sunset: float | None
+    ) -> None:
+        """Take a new hint (see ``UploadPolicy.set_daylight_hint``)."""
+        if next_sunrise is None:
+            # No sun to go by (polar day or night, or the plant's sun is unknown).
+            self.previous_sunrise = None
+        elif self.next_sunrise is not None and next_sunrise > self.next_sunrise:
+            self.previous_sunrise = self.next_sunrise
+        self.next_sunrise = next_sunrise
+        self.next_sunset = next_sunset
+        self.is_daylight = is_daylight
+
+    def dark_until_sunrise(self, now: float) -> bool:
+        """Return whether no light can wake a sleeping inverter before sunrise.
+
+        Only with a sunrise to wake up for: without the hint, night is a guess.
+        """
+        return self.next_sunrise is not None and (
+            not self.is_daylight
+            or (
+                self.next_sunset is not None
+                and now + SUNSET_HORIZON >= self.next_sunset
+            )
+        )
+
+    def sunrises(self) -> list[float]:
+        """Return the sunrises whose morning search may be under way or ahead."""
+        sunrises: list[float] = []
+        if self.next_sunrise is not None:
+            sunrises.append(self.next_sunrise)
+            if self.is_daylight and self.previous_sunrise is None:
+                # Started during the day: today's sunrise was about a day earlier.
+                sunrises.append(self.next_sunrise - 86400.0)
+        if self.previous_sunrise is not None:
+            sunrises.append(self.previous_sunrise)
+        return sunrises
+
+
 class UploadPolicy:
     """Decides when to poll one inverter, from what its replies showed.
 
@@ -468,10 +614,7 @@ class UploadPolicy:
             default_cadence: Upload cadence (s) assumed until one is learned.
         """
         self._rng = rng if rng is not None else random.Random()  # noqa: S311
-        self._cadence = default_cadence
-        self._periods: deque[float] = deque(maxlen=CADENCE_HISTORY)
-        self._gaps: deque[float] = deque(maxlen=CADENCE_HISTORY)
-        self._uploads: deque[float] = deque(maxlen=CADENCE_HISTORY)
+        self._cadence = _Cadence(default_cadence)
         self._trackers: list[_PhaseTracker] = []
         self._delay = _DelayBracket()
         self._seen: deque[float] = deque(maxlen=SEEN_HISTORY)
@@ -482,19 +625,14 @@ class UploadPolicy:
         # The upload we wait for, and the slots given up in a row.
         self._slot: _Slot | None = None
         self._missed_slots = 0
-        # The outcomes of retried slots (True: it came late), and missing records
-        # not retried since the last retried one.
-        self._retry_outcomes: deque[bool] = deque(maxlen=RETRY_HISTORY)
-        self._unretried = 0
+        self._retries = _RetryEvidence()
         # Records left to wait patiently for, after a long gap.
         self._verify = 0
         self._errors = 0
         self._error_retry_at: float | None = None
-        self._next_sunrise: float | None = None
-        self._next_sunset: float | None = None
+        self._sun = _Daylight()
+        # How long before sunrise the morning search starts (learnt).
         self._morning_lead = MORNING_LEAD
-        self._previous_sunrise: float | None = None
-        self._is_daylight = False
         self._thrifty = False
 
     # --- Inputs -------------------------------------------------------------------
@@ -558,14 +696,7 @@ class UploadPolicy:
             is_daylight: Whether the sun is up now.
             next_sunset_ts: The next sunset (UNIX time), or None if unknown.
         """
-        if next_sunrise_ts is None:
-            # No sun to go by (polar day or night, or the plant's sun is unknown).
-            self._previous_sunrise = None
-        elif self._next_sunrise is not None and next_sunrise_ts > self._next_sunrise:
-            self._previous_sunrise = self._next_sunrise
-        self._next_sunrise = next_sunrise_ts
-        self._next_sunset = next_sunset_ts
-        self._is_daylight = is_daylight
+        self._sun.update(next_sunrise_ts, is_daylight, next_sunset_ts)
 
     def set_thrifty(self, thrifty: bool) -> None:
         """Save calls while the token's budget runs short (see TokenBudget).
@@ -593,7 +724,7 @@ class UploadPolicy:
         if self._quiet:
             planned = self._quiet_poll()
         elif not self._has_timestamp or self._slot is None:
-            planned = self._last_poll + self._cadence
+            planned = self._last_poll + self._cadence.period
         else:
             planned = self._slot_poll(self._slot)
         planned = max(planned, self._last_poll + MIN_POLL_GAP)
@@ -626,7 +757,7 @@ class UploadPolicy:
     @property
     def cadence(self) -> float:
         """Return the learned upload cadence (s)."""
-        return self._cadence
+        return self._cadence.period
 
     @property
     def publish_delay(self) -> float | None:
@@ -656,7 +787,7 @@ class UploadPolicy:
         margin = self._best_tracker().late_margin()
         if self._thrifty:
             margin += THRIFTY_MARGIN
-        return min(margin, self._cadence / 4)
+        return min(margin, self._cadence.period / 4)
 
     @property
     def asleep(self) -> bool:
@@ -671,7 +802,7 @@ class UploadPolicy:
     def diagnostics(self) -> dict[str, float | int | bool | None]:
         """Return the learned state, for the diagnostics download."""
         return {
-            "cadence": self._cadence,
+            "cadence": self._cadence.period,
             "publish_delay": self.publish_delay,
             "publish_delay_lower": _finite(self._delay.lower),
             "publish_delay_upper": _finite(self._delay.upper),
@@ -679,9 +810,8 @@ class UploadPolicy:
             "last_upload_ts": self._last_upload_ts,
             "expected_next_upload": self.expected_next_upload,
             "missed_slots": self._missed_slots,
-            "retries_found_late": sum(self._retry_outcomes),
-            "retries_found_nothing": len(self._retry_outcomes)
-            - sum(self._retry_outcomes),
+            "retries_found_late": self._retries.found_late,
+            "retries_found_nothing": self._retries.found_nothing,
             "retries_missing_records": None if self._slot is None else self._slot.retry,
             "consecutive_errors": self._errors,
             "asleep": self._asleep,
@@ -703,13 +833,13 @@ class UploadPolicy:
             and slot.misses
             and self.late_margin + LATE_BEYOND
             < upload_ts - slot.expected
-            < self._cadence / 2
+            < self._cadence.period / 2
         ):
             # A retry found the slot's record uploaded clearly later than the jitter
             # allows: uploads come late, retries pay off. (One uploaded about within
             # the jitter was aimed at a moment too early: that teaches the jitter
             # and the delay, not this.)
-            self._retry_outcomes.append(True)
+            self._retries.came_late()
         lo = -math.inf if self._last_poll is None else self._last_poll - upload_ts
         hi = now - upload_ts
         if lo <= hi:
@@ -723,75 +853,35 @@ class UploadPolicy:
                 and after is not None
             ):
                 hit = slot.probe_at is not None and now >= slot.probe_at - TIMER_SLACK
-                self._delay.probed(self._cadence, hit=hit, lowered_by=before - after)
+                self._delay.probed(
+                    self._cadence.period, hit=hit, lowered_by=before - after
+                )
         self._verify = max(0, self._verify - 1)
         if (
             previous is not None
-            and upload_ts - previous > MAX_GAP_PERIODS * self._cadence
+            and upload_ts - previous > MAX_GAP_PERIODS * self._cadence.period
         ):
             # After a night or an outage: the clocks may have drifted apart.
             self._verify = VERIFY_RECORDS
             self._delay.recheck()
-        self._learn_cadence(upload_ts, previous)
+        self._cadence.learn(upload_ts, previous)
         self._learn_phase(upload_ts, previous)
         self._seen.append(upload_ts)
         self._last_upload_ts = upload_ts
         self._missed_slots = 0
         self._slot = None if self._asleep else self._first_slot(now)
 
-    def _learn_cadence(self, upload_ts: float, previous: float | None) -> None:
-        if previous is None or upload_ts <= previous:
-            return
-        gap = upload_ts - previous
-        periods = max(1, round(gap / self._cadence))
-        if periods > MAX_GAP_PERIODS:
-            self._uploads.clear()
-            self._uploads.append(upload_ts)
-            return
-        if not MIN_CADENCE <= gap / periods <= MAX_CADENCE:
-            return
-        if not self._uploads:
-            self._uploads.append(previous)
-        self._periods.append(gap / periods)
-        self._gaps.append(gap)
-        self._uploads.append(upload_ts)
-        if len(self._periods) >= MIN_CADENCE_SAMPLES:
-            coarse = median(self._periods)
-            if (typical := median(self._gaps)) >= 1.5 * coarse:
-                # Most gaps span several assumed periods: the uploads are rarer,
-                # not missed.
-                coarse = typical
-            self._cadence = self._refine_cadence(coarse)
-
-    def _refine_cadence(self, coarse: float) -> float:
-        """Sharpen a cadence with differences across half the remembered uploads.
-
-        Consecutive differences carry the full jitter; differences over many periods
-        divide it by the number of periods, and their median stays robust.
-        """
-        uploads = list(self._uploads)
-        span = len(uploads) // 2
-        estimates = [
-            (uploads[i + span] - uploads[i]) / periods
-            for i in range(len(uploads) - span)
-            if (periods := round((uploads[i + span] - uploads[i]) / coarse)) >= 1
-        ]
-        if span < 2 or not estimates:
-            return coarse
-        refined = median(estimates)
-        return refined if abs(refined - coarse) <= coarse / 10 else coarse
-
     def _learn_phase(self, upload_ts: float, previous: float | None) -> None:
         if previous is None or not self._trackers:
             self._trackers = [_PhaseTracker(gain, upload_ts) for gain in TRACKER_GAINS]
             return
-        if not 0 < upload_ts - previous <= MAX_GAP_PERIODS * self._cadence:
+        if not 0 < upload_ts - previous <= MAX_GAP_PERIODS * self._cadence.period:
             # After a night or an outage the inverter starts a new rhythm.
             for tracker in self._trackers:
                 tracker.resync(upload_ts)
             return
         for tracker in self._trackers:
-            tracker.update(upload_ts, self._cadence)
+            tracker.update(upload_ts, self._cadence.period)
 
     @property
     def _jitter_known(self) -> bool:
@@ -804,8 +894,8 @@ class UploadPolicy:
 
     def _first_slot(self, now: float) -> _Slot:
         """Aim at the upload after the one just seen, with a probe if one is due."""
-        slot = self._slot_at(self._best_tracker().anchor + self._cadence)
-        tested = self._delay.probe_delay(self._cadence)
+        slot = self._slot_at(self._best_tracker().anchor + self._cadence.period)
+        tested = self._delay.probe_delay(self._cadence.period)
         if tested is None or (self._thrifty and self._delay.settled):
             return slot
         probe_at = slot.expected + tested + SAFETY_MARGIN
@@ -839,9 +929,10 @@ class UploadPolicy:
         if not self._jitter_known or self._verify:
             # Until the jitter and the delay are known (again), a late upload is
             # as likely as a missed one.
-            return self._cadence / 3
+            return self._cadence.period / 3
         return min(
-            max(GIVE_UP_MIN, GIVE_UP_FACTOR * self.late_margin), self._cadence / 3
+            max(GIVE_UP_MIN, GIVE_UP_FACTOR * self.late_margin),
+            self._cadence.period / 3,
         )
 
     def _on_same_record(self, now: float, slot: _Slot) -> None:
@@ -859,10 +950,9 @@ class UploadPolicy:
             return
         if slot.retry:
             # Retried in vain: this one was not uploaded.
-            self._retry_outcomes.append(False)
-            self._unretried = 0
+            self._retries.never_came()
         else:
-            self._unretried += 1
+            self._retries.not_retried()
         # Clearly missed: aim at the following slot (and skip any that passed).
         slot = self._next_slot(slot)
         while (
@@ -875,19 +965,16 @@ class UploadPolicy:
         """Return whether to retry the slot's record if missing (see RETRY_HISTORY)."""
         if self._thrifty:
             return False
-        outcomes = self._retry_outcomes
         return (
             not self._jitter_known
             or not self._delay.settled
             or bool(self._verify)
-            or len(outcomes) < RETRY_EVIDENCE
-            or sum(outcomes) * RETRY_LATE_SHARE >= len(outcomes)
-            or self._unretried >= RETRY_EXPLORE_EVERY
+            or self._retries.worth_retrying
         )
 
     def _next_slot(self, slot: _Slot) -> _Slot:
         """Give a slot up: wait for the one after it."""
-        self._slot = self._slot_at(slot.expected + self._cadence)
+        self._slot = self._slot_at(slot.expected + self._cadence.period)
         self._missed_slots += 1
         return self._slot
 
@@ -904,21 +991,10 @@ class UploadPolicy:
         assert self._last_poll is not None
         last = self._last_poll
         planned = last + QUIET_INTERVAL
-        # Only with a sunrise to wake up for: without the hint, night is a guess.
-        if (
-            self._asleep
-            and self._next_sunrise is not None
-            and (
-                not self._is_daylight
-                or (
-                    self._next_sunset is not None
-                    and last + SUNSET_HORIZON >= self._next_sunset
-                )
-            )
-        ):
+        if self._asleep and self._sun.dark_until_sunrise(last):
             # Asleep through the night: nothing can change until the morning.
             planned = math.inf
-        for sunrise in self._sunrises():
+        for sunrise in self._sun.sunrises():
             start, end = sunrise - self._morning_lead, sunrise + MORNING_SPAN
             if last < end:
                 planned = min(planned, self._morning_poll(last, start))
@@ -928,7 +1004,7 @@ class UploadPolicy:
         """Start the morning search earlier if it began after the inverter woke."""
         assert self._last_poll is not None
         available = upload_ts + self._search_delay()
-        for sunrise in self._sunrises():
+        for sunrise in self._sun.sunrises():
             start = sunrise - self._morning_lead
             if (
                 self._last_poll < start <= now <= sunrise + MORNING_SPAN
@@ -953,11 +1029,11 @@ class UploadPolicy:
         """
         if not self._trackers:
             # No rhythm known: just often enough never to miss the first record.
-            interval = self._cadence - 2 * (self.late_margin + SAFETY_MARGIN)
+            interval = self._cadence.period - 2 * (self.late_margin + SAFETY_MARGIN)
             if self._thrifty:
                 interval *= 2
             return max(start, last + interval)
-        gap = self._cadence if self._thrifty else MIN_POLL_GAP
+        gap = self._cadence.period if self._thrifty else MIN_POLL_GAP
         not_before = max(start, last + gap)
         base = (
             self._best_tracker().anchor
@@ -965,23 +1041,16 @@ class UploadPolicy:
             + 2 * self.late_margin
             + SAFETY_MARGIN
         )
-        return base + math.ceil((not_before - base) / self._cadence) * self._cadence
+        return (
+            base
+            + math.ceil((not_before - base) / self._cadence.period)
+            * self._cadence.period
+        )
 
     def _search_delay(self) -> float:
         """Return the delay to search with: learnt, else the prior."""
         estimate = self._delay.estimate()
         return DELAY_PRIOR if estimate is None else estimate
-
-    def _sunrises(self) -> list[float]:
-        sunrises: list[float] = []
-        if self._next_sunrise is not None:
-            sunrises.append(self._next_sunrise)
-            if self._is_daylight and self._previous_sunrise is None:
-                # Started during the day: today's sunrise was about a day earlier.
-                sunrises.append(self._next_sunrise - 86400.0)
-        if self._previous_sunrise is not None:
-            sunrises.append(self._previous_sunrise)
-        return sunrises
 
 
 def _finite(value: float) -> float | None:
