@@ -15,7 +15,7 @@ import pytest
 
 from custom_components.sunvec import budget as budget_module, polling
 from custom_components.sunvec.budget import TokenBudget
-from custom_components.sunvec.polling import UploadPolicy
+from custom_components.sunvec.polling import PollMode, UploadPolicy
 
 DAY = 86400.0
 HOUR = 3600.0
@@ -201,17 +201,19 @@ def regular(
 # --- Start -----------------------------------------------------------------------------
 
 
-def test_first_poll_is_immediate() -> None:
+def test_first_poll_is_immediate_and_the_first_record_sets_the_aim() -> None:
+    """Before any reply: poll at once, whenever asked; then a period after the upload."""
     policy = UploadPolicy(rng=random.Random(1))
+    assert policy.mode is PollMode.STARTING
     assert policy.next_poll(123.0) == 123.0
+    assert policy.next_poll(5000.0) == 5000.0
     assert policy.staleness_priority(123.0) == 0.0
-    assert policy.publish_delay is None
-    assert policy.expected_next_upload is None
-    assert policy.last_upload_ts is None
-    assert policy.cadence == polling.UPLOAD_PERIOD
-    assert policy.late_margin == polling.DEFAULT_LATE_MARGIN
-    assert not policy.uploading
-    assert not policy.asleep
+    policy.observe_record(1002.0, 1000.0, asleep=False)
+    assert policy.mode is PollMode.LEARNING
+    # Nothing learnt yet: just after the nominal period and the documented lateness.
+    due = policy.next_poll(1002.0)
+    latest = polling.UPLOAD_PERIOD + polling.DEFAULT_LATE_MARGIN + polling.SAFETY_MARGIN
+    assert 1000.0 + polling.UPLOAD_PERIOD < due <= 1000.0 + latest
 
 
 def test_default_rng() -> None:
@@ -228,8 +230,11 @@ def test_cadence_learnt_with_jitter_and_a_missed_upload() -> None:
     del uploads[12]
     run = drive(Cloud(uploads), 900.0, 1000.0 + 30 * CADENCE)
     assert run.policy.cadence == pytest.approx(CADENCE, abs=1.0)
-    # Not fooled into 600 s or 150 s by the missed one.
-    assert run.policy.diagnostics()["cadence"] == run.policy.cadence
+    # Not fooled into 600 s or 150 s by the missed one: the last poll found the last
+    # record, and the next one comes a cadence after that upload.
+    assert run.cloud.latest(run.polls[-1]) == len(uploads) - 1
+    due = run.policy.next_poll(run.polls[-1]) - uploads[-1].upload_ts
+    assert CADENCE < due < CADENCE + 20.0
 
 
 @pytest.mark.parametrize("cadence", [240.0, 600.0])
@@ -262,11 +267,11 @@ def test_implausible_gaps_do_not_teach_a_cadence() -> None:
     assert policy.cadence == polling.UPLOAD_PERIOD
 
 
-# --- Offset ----------------------------------------------------------------------------
+# --- Publish delay ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("zone_error", [0.0, 3600.0, -7200.0])
-def test_offset_learnt_for_a_wrong_zone(zone_error: float) -> None:
+def test_delay_learnt_for_a_wrong_zone(zone_error: float) -> None:
     """uploadTime read an hour off: the policy learns it and polls on time."""
     uploads = schedule(random.Random(7), sleeps=False, zone_error=zone_error)
     run = drive(Cloud(uploads), 8 * HOUR, 18 * HOUR)
@@ -278,7 +283,7 @@ def test_offset_learnt_for_a_wrong_zone(zone_error: float) -> None:
 
 
 @pytest.mark.parametrize("drift_per_hour", [1.0, -1.0])
-def test_offset_follows_a_drifting_clock(drift_per_hour: float) -> None:
+def test_delay_follows_a_drifting_clock(drift_per_hour: float) -> None:
     """uploadTime drifts 24 s a day against our clock; the aim follows it."""
     uploads = schedule(random.Random(8), days=2, drift_per_hour=drift_per_hour)
     run = drive(Cloud(uploads), 0.0, 2 * DAY)
@@ -293,7 +298,7 @@ def test_offset_follows_a_drifting_clock(drift_per_hour: float) -> None:
     assert run.policy.publish_delay == pytest.approx(true_offset, abs=10.0)
 
 
-def test_offset_jump_is_relearnt() -> None:
+def test_delay_jump_is_relearnt() -> None:
     """The caller's zone changes by an hour at noon (a DST fix): relearnt."""
     before = schedule(random.Random(9), sleeps=False, phase=100.0)
     uploads = [
@@ -309,7 +314,7 @@ def test_offset_jump_is_relearnt() -> None:
     assert median(seen) <= 10.0
 
 
-def test_offset_jump_backwards_is_relearnt() -> None:
+def test_delay_jump_backwards_is_relearnt() -> None:
     before = schedule(random.Random(9), sleeps=False, phase=100.0)
     uploads = [
         upload
@@ -329,29 +334,40 @@ def test_old_record_served_again_is_not_new() -> None:
     cloud = Cloud(uploads)
     run = drive(cloud, 990.0, 1000.0 + 10 * CADENCE)
     policy = run.policy
-    last = policy.last_upload_ts
-    expected = policy.expected_next_upload
-    # The cloud serves an older record once: nothing is relearnt.
-    policy.observe_record(run.polls[-1] + 6.0, uploads[3].upload_ts, asleep=False)
-    assert policy.last_upload_ts == last
-    assert policy.expected_next_upload == expected
+    now = run.polls[-1] + 6.0
+    planned = policy.next_poll(now)
+    # The cloud serves an older record once: nothing is relearnt, the aim stays.
+    policy.observe_record(now, uploads[3].upload_ts, asleep=False)
+    assert policy.next_poll(now) == planned
+    assert policy.mode is PollMode.SETTLED
 
 
 def test_clock_going_backwards_teaches_nothing() -> None:
     run = drive(Cloud(regular(12)), 990.0, 1000.0 + 10 * CADENCE)
     policy = run.policy
     delay = policy.publish_delay
-    policy.observe_record(
-        run.polls[-1] - 100.0, policy.last_upload_ts + 300, asleep=False
-    )
+    last = run.cloud.poll(run.polls[-1])
+    assert last is not None
+    policy.observe_record(run.polls[-1] - 100.0, last.upload_ts + 300, asleep=False)
     assert policy.publish_delay == delay
 
 
-def test_record_without_timestamp() -> None:
+def test_record_without_time_is_polled_once_per_period() -> None:
     policy = UploadPolicy(rng=random.Random(1))
     policy.observe_record(100.0, None, asleep=False)
+    assert policy.mode is PollMode.UNDATED
     assert policy.next_poll(100.0) == 100.0 + polling.UPLOAD_PERIOD
+    policy.observe_record(400.0, None, asleep=False)
+    assert policy.next_poll(400.0) == 400.0 + polling.UPLOAD_PERIOD
     assert policy.publish_delay is None
+    # The period is the one the caller assumes until one is learnt.
+    slow = UploadPolicy(rng=random.Random(1), default_cadence=600.0)
+    slow.observe_record(100.0, None, asleep=False)
+    assert slow.next_poll(100.0) == 700.0
+    # A record with a time ends it: the policy aims at the next upload.
+    policy.observe_record(700.0, 698.0, asleep=False)
+    assert policy.mode is PollMode.LEARNING
+    assert 698.0 + CADENCE < policy.next_poll(700.0) <= 698.0 + CADENCE + 6.0
 
 
 # --- Late and missed uploads -----------------------------------------------------------
@@ -374,7 +390,8 @@ def test_missed_upload_aims_at_the_next_slot() -> None:
     assert during[1] - during[0] == polling.RETRY_STEPS[0]
     after = next(t for t in run.polls if t > during[-1])
     assert after == pytest.approx(missing.available + CADENCE, abs=12.0)
-    assert run.policy.uploading
+    # One missed record is no outage.
+    assert run.policy.mode is PollMode.SETTLED
 
 
 def test_late_upload_growing_retries_then_back_on_schedule() -> None:
@@ -458,10 +475,15 @@ def test_give_up_skips_slots_that_passed() -> None:
     uploads = regular(20)
     run = drive(Cloud(uploads[:10]), 990.0, 1000.0 + 9 * CADENCE)
     policy = run.policy
-    assert policy.uploading
-    policy.observe_record(run.polls[-1] + 2 * HOUR, policy.last_upload_ts, asleep=False)
-    assert not policy.uploading
-    assert policy.expected_next_upload is None
+    assert policy.mode is PollMode.SETTLED
+    last = run.cloud.poll(run.polls[-1])
+    assert last is not None
+    now = run.polls[-1] + 2 * HOUR
+    policy.observe_record(now, last.upload_ts, asleep=False)
+    # Not one slot late (to be polled for at once), but an outage: the quiet rate.
+    assert policy.mode is PollMode.DORMANT
+    assert policy.next_poll(now) == now + polling.QUIET_INTERVAL
+    assert policy.diagnostics()["missed_slots"] >= 2 * HOUR / CADENCE - 1
 
 
 # --- Night, outage, morning ------------------------------------------------------------
@@ -551,8 +573,7 @@ def test_started_in_the_morning_uses_the_sunrise_of_today() -> None:
     planned = policy.next_poll(SUNRISE + 1800.0)
     assert SUNRISE + 1800.0 < planned <= SUNRISE + 1800.0 + CADENCE
     assert on_slot(planned, evening)
-    assert policy.expected_next_upload is None
-    assert not policy.uploading
+    assert policy.mode is PollMode.ASLEEP
     # Before the sunrise window, the first poll is the first slot from sunrise on.
     night = UploadPolicy(rng=random.Random(1))
     night.set_daylight_hint(SUNRISE, False)
@@ -595,7 +616,8 @@ def test_errors_back_off_exponentially_with_jitter_and_cap() -> None:
     for count in range(1, 10):
         policy.observe_error(1000.0)
         other.observe_error(1000.0)
-        assert policy.consecutive_errors == count
+        assert policy.mode is PollMode.BACKING_OFF
+        assert policy.diagnostics()["consecutive_errors"] == count
         delay = policy.next_poll(1000.0) - 1000.0
         nominal = min(polling.ERROR_CAP, polling.ERROR_BASE * 2 ** (count - 1))
         assert nominal * (1 - polling.ERROR_JITTER) <= delay <= nominal
@@ -610,7 +632,8 @@ def test_errors_back_off_exponentially_with_jitter_and_cap() -> None:
     assert again.next_poll(1000.0) - 1000.0 == delays[0]
     # A success resets the backoff.
     policy.observe_record(2000.0, 1990.0, asleep=False)
-    assert policy.consecutive_errors == 0
+    assert policy.mode is not PollMode.BACKING_OFF
+    assert policy.diagnostics()["consecutive_errors"] == 0
     policy.observe_error(2100.0)
     assert policy.next_poll(2100.0) - 2100.0 <= polling.ERROR_BASE
 
@@ -677,17 +700,29 @@ def test_thrifty_saves_calls() -> None:
     assert thrifty == pytest.approx(eager + CADENCE + 2 * polling.THRIFTY_MARGIN)
 
 
-def test_diagnostics() -> None:
-    run = drive(Cloud(regular(20)), 990.0, 1000.0 + 15 * CADENCE)
-    diagnostics = run.policy.diagnostics()
-    assert diagnostics["publish_delay"] == run.policy.publish_delay
-    assert diagnostics["uploading"] is True
-    assert diagnostics["asleep"] is False
-    assert diagnostics["consecutive_errors"] == 0
-    assert diagnostics["last_upload_ts"] == run.policy.last_upload_ts
-    assert isinstance(diagnostics["publish_delay_upper"], float)
+def test_diagnostics_show_the_mode_and_thrift() -> None:
     fresh = UploadPolicy().diagnostics()
+    assert fresh["mode"] == "starting"
+    # Nothing learnt yet reads as None (not an infinite bound).
     assert fresh["publish_delay_upper"] is None
+    uploads = regular(20)
+    run = drive(Cloud(uploads), 990.0, 1000.0 + 15 * CADENCE)
+    policy = run.policy
+    diagnostics = policy.diagnostics()
+    assert diagnostics["mode"] == "settled"
+    assert diagnostics["thrifty"] is False
+    assert diagnostics["publish_delay"] == pytest.approx(2.0, abs=3.0)
+    expected = diagnostics["expected_next_upload"]
+    assert isinstance(expected, float)
+    assert expected == pytest.approx(uploads[15].upload_ts, abs=2.0)
+    policy.set_thrifty(True)
+    assert policy.diagnostics()["thrifty"] is True
+    assert policy.diagnostics()["mode"] == "settled"
+    # Asleep, no upload is expected.
+    policy.observe_record(run.polls[-1] + 300.0, uploads[15].upload_ts, asleep=True)
+    diagnostics = policy.diagnostics()
+    assert diagnostics["mode"] == "asleep"
+    assert diagnostics["expected_next_upload"] is None
 
 
 # --- Simulated days ------------------------------------------------------------------

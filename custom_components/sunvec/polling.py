@@ -1,8 +1,8 @@
 """When to poll one inverter: about one call per new record, soon after it lands.
 
 The cloud holds a new record only about every five minutes per inverter and returns
-the same one in between, so the policy learns three things from the replies and aims
-each call just after the next record should have become available:
+the same one in between, so the policy learns from the replies and aims each call
+just after the next record should have become available:
 
 * the upload **cadence** and **phase** (from ``uploadTime``), with the jitter around
   them;
@@ -24,6 +24,52 @@ passes; *our clock* is the one of ``now``. The *publish delay* is the time on ou
 clock at which a record becomes available minus its ``upload_ts``. A *slot* is one
 expected upload.
 
+Modes (``PollMode``; ``UploadPolicy.mode`` and the diagnostics show it):
+
+============  ======================================================================
+starting      No reply yet: poll now.
+undated       Nothing to aim at (the record has no upload time, or it is the one the
+              inverter went to sleep with, now read as awake): once per cadence.
+learning      Aiming at each slot while the jitter or the publish delay is still
+              learnt: every missing record is retried, probes narrow the delay.
+verifying     Aiming as settled, for the first VERIFY_RECORDS records after a long
+              gap (night, outage): late records waited for as while learning, a
+              probe checks whether the delay moved.
+settled       Aiming with the jitter and the delay learnt: retries only where they
+              found late records, a probe now and then.
+dormant       Awake, but DORMANT_SLOTS slots in a row brought nothing (an outage):
+              every QUIET_INTERVAL, and the morning search around sunrise.
+asleep        The record says the inverter sleeps: no poll while it is dark (with a
+              daylight hint), else every QUIET_INTERVAL; from sunrise on, the
+              morning search (one poll per slot of the last known schedule).
+backing_off   The last call failed: exponential backoff, but never more often than
+              the quiet rate if the mode before it was dormant or asleep.
+============  ======================================================================
+
+Being *thrifty* (``set_thrifty``: the token's budget runs short) is not a mode: it
+changes how every mode polls (later aims, no retries, no checking probes, every other
+slot of the morning search) and the diagnostics show it next to the mode.
+
+Transitions: a failed call leads from any mode to ``backing_off``; every reply
+decides the mode afresh, in ``UploadPolicy._mode_after_reply`` (first match wins).
+Nothing else changes it: not hints, thrift or the passing of time.
+
+=================================================================  ===========
+the reply                                                          mode
+=================================================================  ===========
+says the inverter sleeps                                           asleep
+(no new record since) DORMANT_SLOTS slots in a row were given up   dormant
+has no upload time, or there is no slot to aim at                  undated
+the jitter or the publish delay is not learnt yet                  learning
+came fewer than VERIFY_RECORDS records after a long gap            verifying
+otherwise                                                          settled
+=================================================================  ===========
+
+So a day typically runs: starting -> learning -> settled -> asleep in the evening ->
+verifying with the first record of the morning -> settled. A delay that jumps (a
+zone change, a clock step) leads back to learning; missed slots lead to dormant, and
+the next new record back to aiming.
+
 The module is pure: no I/O, no asyncio, no real clock; every method takes ``now`` as
 a UNIX timestamp in seconds.
 """
@@ -33,6 +79,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 import math
 import random
 from statistics import median
@@ -186,6 +233,23 @@ RATE_LIMIT_MIN_DELAY = 60.0
 # How many recently seen upload instants are remembered: the cloud sometimes serves an
 # older record again; that is not a new upload.
 SEEN_HISTORY = 8
+
+
+class PollMode(StrEnum):
+    """What the policy polls for (the table in the module docstring)."""
+
+    STARTING = "starting"
+    UNDATED = "undated"
+    LEARNING = "learning"
+    VERIFYING = "verifying"
+    SETTLED = "settled"
+    DORMANT = "dormant"
+    ASLEEP = "asleep"
+    BACKING_OFF = "backing_off"
+
+
+# Modes that poll at the quiet rate: nothing is expected.
+_QUIET_MODES = frozenset({PollMode.DORMANT, PollMode.ASLEEP})
 
 
 class _Cadence:
@@ -544,6 +608,16 @@ class _DelayBracket:
             self._until_probe = 0
 
 
+@dataclass(frozen=True, slots=True)
+class _Backoff:
+    """The calls failed since the last reply (the state of ``backing_off``)."""
+
+    errors: int
+    retry_at: float
+    # The mode the last reply led to: if quiet, its rate is the backoff's floor.
+    interrupted: PollMode
+
+
 @dataclass(slots=True)
 class _Daylight:
     """The caller's hints about the sun at the plant."""
@@ -620,16 +694,16 @@ class UploadPolicy:
         self._seen: deque[float] = deque(maxlen=SEEN_HISTORY)
         self._last_upload_ts: float | None = None
         self._last_poll: float | None = None
-        self._has_timestamp = True
-        self._asleep = False
-        # The upload we wait for, and the slots given up in a row.
+        self._mode = PollMode.STARTING
+        self._backoff: _Backoff | None = None
+        # The upload we wait for, and the slots given up in a row. (A slot outlives
+        # the modes that aim at it: a reply that shows the same record again, after
+        # undated or asleep, still counts against it.)
         self._slot: _Slot | None = None
         self._missed_slots = 0
         self._retries = _RetryEvidence()
-        # Records left to wait patiently for, after a long gap.
+        # Records left to wait patiently for, after a long gap (verifying).
         self._verify = 0
-        self._errors = 0
-        self._error_retry_at: float | None = None
         self._sun = _Daylight()
         # How long before sunrise the morning search starts (learnt).
         self._morning_lead = MORNING_LEAD
@@ -650,20 +724,21 @@ class UploadPolicy:
                 record has none.
             asleep: Whether the record says the inverter went to sleep.
         """
-        self._errors = 0
-        self._error_retry_at = None
-        was_asleep, self._asleep = self._asleep, asleep
-        if upload_ts is None:
-            self._has_timestamp = False
-        else:
-            self._has_timestamp = True
-            if upload_ts not in self._seen:
-                if was_asleep and not asleep:
-                    self._check_morning_lead(now, upload_ts)
-                self._on_new_record(now, upload_ts)
-            elif self._slot is not None:
-                self._on_same_record(now, self._slot)
+        if upload_ts is not None and upload_ts not in self._seen:
+            if self._reply_mode is PollMode.ASLEEP and not asleep:
+                self._check_morning_lead(now, upload_ts)
+            self._on_new_record(now, upload_ts, asleep=asleep)
+        elif (
+            upload_ts is not None
+            and self._slot is not None
+            and not asleep
+            and self._missed_slots < DORMANT_SLOTS
+        ):
+            # Not there yet: a poll for the slot that did not find its record.
+            self._on_same_record(now, self._slot)
         self._last_poll = now
+        self._backoff = None
+        self._mode = self._mode_after_reply(upload_ts, asleep=asleep)
 
     def observe_error(self, now: float, *, rate_limited: bool = False) -> None:
         """Back off after a failed call.
@@ -672,12 +747,13 @@ class UploadPolicy:
             now: When the call failed.
             rate_limited: Whether the cloud said the token called too often.
         """
-        self._errors += 1
-        delay = min(ERROR_CAP, ERROR_BASE * 2.0 ** min(self._errors - 1, 30))
+        errors = 1 if self._backoff is None else self._backoff.errors + 1
+        delay = min(ERROR_CAP, ERROR_BASE * 2.0 ** min(errors - 1, 30))
         if rate_limited:
             delay = max(delay, RATE_LIMIT_MIN_DELAY)
         delay *= 1.0 - ERROR_JITTER * self._rng.random()
-        self._error_retry_at = now + delay
+        self._backoff = _Backoff(errors, now + delay, self._reply_mode)
+        self._mode = PollMode.BACKING_OFF
 
     def set_daylight_hint(
         self,
@@ -719,21 +795,13 @@ class UploadPolicy:
         Args:
             now: The current time.
         """
-        if self._last_poll is None:
-            return now if self._error_retry_at is None else self._error_retry_at
-        if self._quiet:
-            planned = self._quiet_poll()
-        elif not self._has_timestamp or self._slot is None:
-            planned = self._last_poll + self._cadence.period
-        else:
-            planned = self._slot_poll(self._slot)
-        planned = max(planned, self._last_poll + MIN_POLL_GAP)
-        if self._error_retry_at is None:
-            return planned
-        # After a failure: back off, but never poll more often than the quiet rate.
-        return (
-            max(self._error_retry_at, planned) if self._quiet else self._error_retry_at
-        )
+        match self._mode:
+            case PollMode.STARTING:
+                return now
+            case PollMode.BACKING_OFF:
+                return self._backoff_poll()
+            case mode:
+                return self._planned_poll(mode)
 
     def staleness_priority(self, now: float) -> float:
         """Return how many seconds this inverter's next data is overdue.
@@ -746,9 +814,10 @@ class UploadPolicy:
         Args:
             now: The current time.
         """
-        if self._last_poll is None:
+        mode = self._reply_mode
+        if mode is PollMode.STARTING:
             return 0.0
-        if self._quiet or self._slot is None:
+        if mode in _QUIET_MODES or self._slot is None:
             return now - (self.next_poll(now) + QUIET_DEFERENCE)
         return now - self._slot.due
 
@@ -765,22 +834,81 @@ class UploadPolicy:
         return self._delay.estimate()
 
     @property
-    def expected_next_upload(self) -> float | None:
-        """Return the expected next upload instant (upload clock), if uploading."""
-        return None if self._quiet or self._slot is None else self._slot.expected
+    def mode(self) -> PollMode:
+        """Return what the policy polls for (see the module docstring)."""
+        return self._mode
+
+    def diagnostics(self) -> dict[str, str | float | int | bool | None]:
+        """Return the mode and the learnt state, for the diagnostics download."""
+        slot, backoff = self._slot, self._backoff
+        expected = None
+        if slot is not None and self._reply_mode not in _QUIET_MODES:
+            expected = slot.expected
+        return {
+            "mode": self._mode.value,
+            "thrifty": self._thrifty,
+            "cadence": self._cadence.period,
+            "publish_delay": self.publish_delay,
+            "publish_delay_lower": _finite(self._delay.lower),
+            "publish_delay_upper": _finite(self._delay.upper),
+            "late_margin": self._late_margin,
+            "last_upload_ts": self._last_upload_ts,
+            "expected_next_upload": expected,
+            "missed_slots": self._missed_slots,
+            "retries_found_late": self._retries.found_late,
+            "retries_found_nothing": self._retries.found_nothing,
+            "retries_missing_records": None if slot is None else slot.retry,
+            "consecutive_errors": 0 if backoff is None else backoff.errors,
+            "morning_search_lead": self._morning_lead,
+        }
+
+    # --- Modes --------------------------------------------------------------------
 
     @property
-    def last_upload_ts(self) -> float | None:
-        """Return the upload instant of the latest record seen."""
-        return self._last_upload_ts
+    def _reply_mode(self) -> PollMode:
+        """Return the mode the last reply led to (the one a backoff interrupted)."""
+        return self._mode if self._backoff is None else self._backoff.interrupted
+
+    def _mode_after_reply(self, upload_ts: float | None, *, asleep: bool) -> PollMode:
+        """Return the mode a reply leads to (the table in the module docstring)."""
+        if asleep:
+            return PollMode.ASLEEP
+        if self._missed_slots >= DORMANT_SLOTS:
+            return PollMode.DORMANT
+        if upload_ts is None or self._slot is None:
+            return PollMode.UNDATED
+        if not self._jitter_known or not self._delay.settled:
+            return PollMode.LEARNING
+        if self._verify:
+            return PollMode.VERIFYING
+        return PollMode.SETTLED
+
+    def _planned_poll(self, mode: PollMode) -> float:
+        """Return the next poll of a mode that a reply led to."""
+        assert self._last_poll is not None
+        match mode:
+            case PollMode.ASLEEP | PollMode.DORMANT:
+                planned = self._quiet_poll(asleep=mode is PollMode.ASLEEP)
+            case PollMode.UNDATED:
+                planned = self._last_poll + self._cadence.period
+            case _:
+                # Learning, verifying, settled: aiming at the slot.
+                assert self._slot is not None
+                planned = self._slot_poll(self._slot)
+        return max(planned, self._last_poll + MIN_POLL_GAP)
+
+    def _backoff_poll(self) -> float:
+        """Return the retry after failed calls, at the quiet rate at most."""
+        backoff = self._backoff
+        assert backoff is not None
+        if backoff.interrupted in _QUIET_MODES:
+            return max(backoff.retry_at, self._planned_poll(backoff.interrupted))
+        return backoff.retry_at
+
+    # --- Learning -----------------------------------------------------------------
 
     @property
-    def consecutive_errors(self) -> int:
-        """Return the number of failed calls since the last success."""
-        return self._errors
-
-    @property
-    def late_margin(self) -> float:
+    def _late_margin(self) -> float:
         """Return the allowance (s) for uploads later than predicted."""
         if not self._trackers:
             return DEFAULT_LATE_MARGIN
@@ -789,49 +917,14 @@ class UploadPolicy:
             margin += THRIFTY_MARGIN
         return min(margin, self._cadence.period / 4)
 
-    @property
-    def asleep(self) -> bool:
-        """Return whether the last record said the inverter sleeps."""
-        return self._asleep
-
-    @property
-    def uploading(self) -> bool:
-        """Return whether uploads are arriving (not asleep, not given up)."""
-        return self._last_upload_ts is not None and not self._quiet
-
-    def diagnostics(self) -> dict[str, float | int | bool | None]:
-        """Return the learned state, for the diagnostics download."""
-        return {
-            "cadence": self._cadence.period,
-            "publish_delay": self.publish_delay,
-            "publish_delay_lower": _finite(self._delay.lower),
-            "publish_delay_upper": _finite(self._delay.upper),
-            "late_margin": self.late_margin,
-            "last_upload_ts": self._last_upload_ts,
-            "expected_next_upload": self.expected_next_upload,
-            "missed_slots": self._missed_slots,
-            "retries_found_late": self._retries.found_late,
-            "retries_found_nothing": self._retries.found_nothing,
-            "retries_missing_records": None if self._slot is None else self._slot.retry,
-            "consecutive_errors": self._errors,
-            "asleep": self._asleep,
-            "uploading": self.uploading,
-        }
-
-    # --- Learning -----------------------------------------------------------------
-
-    @property
-    def _quiet(self) -> bool:
-        return self._asleep or self._missed_slots >= DORMANT_SLOTS
-
-    def _on_new_record(self, now: float, upload_ts: float) -> None:
+    def _on_new_record(self, now: float, upload_ts: float, *, asleep: bool) -> None:
         previous = self._last_upload_ts
         slot = self._slot
         if (
             slot is not None
             and slot.retry
             and slot.misses
-            and self.late_margin + LATE_BEYOND
+            and self._late_margin + LATE_BEYOND
             < upload_ts - slot.expected
             < self._cadence.period / 2
         ):
@@ -869,7 +962,8 @@ class UploadPolicy:
         self._seen.append(upload_ts)
         self._last_upload_ts = upload_ts
         self._missed_slots = 0
-        self._slot = None if self._asleep else self._first_slot(now)
+        # Asleep, nothing is expected until the inverter wakes up.
+        self._slot = None if asleep else self._first_slot(now)
 
     def _learn_phase(self, upload_ts: float, previous: float | None) -> None:
         if previous is None or not self._trackers:
@@ -921,7 +1015,7 @@ class UploadPolicy:
         assert delay is not None
         if not retry and math.isfinite(self._delay.upper):
             delay = max(delay, self._delay.upper) + UNRETRIED_MARGIN
-        return expected + delay + self.late_margin + SAFETY_MARGIN
+        return expected + delay + self._late_margin + SAFETY_MARGIN
 
     def _give_up_after(self) -> float:
         if self._thrifty:
@@ -931,14 +1025,12 @@ class UploadPolicy:
             # as likely as a missed one.
             return self._cadence.period / 3
         return min(
-            max(GIVE_UP_MIN, GIVE_UP_FACTOR * self.late_margin),
+            max(GIVE_UP_MIN, GIVE_UP_FACTOR * self._late_margin),
             self._cadence.period / 3,
         )
 
     def _on_same_record(self, now: float, slot: _Slot) -> None:
         """Count a poll that found no new record against the slot waited for."""
-        if self._quiet:
-            return
         safe = self._safe_aim(slot.expected, retry=slot.retry)
         if slot.probe_at is not None and now >= slot.probe_at - TIMER_SLACK:
             slot.probe_at = None
@@ -986,12 +1078,12 @@ class UploadPolicy:
             return self._safe_aim(slot.expected, retry=slot.retry)
         return self._last_poll + RETRY_STEPS[min(slot.misses, len(RETRY_STEPS)) - 1]
 
-    def _quiet_poll(self) -> float:
-        """Return the next poll while asleep or not uploading."""
+    def _quiet_poll(self, *, asleep: bool) -> float:
+        """Return the next poll while asleep or dormant."""
         assert self._last_poll is not None
         last = self._last_poll
         planned = last + QUIET_INTERVAL
-        if self._asleep and self._sun.dark_until_sunrise(last):
+        if asleep and self._sun.dark_until_sunrise(last):
             # Asleep through the night: nothing can change until the morning.
             planned = math.inf
         for sunrise in self._sun.sunrises():
@@ -1029,7 +1121,7 @@ class UploadPolicy:
         """
         if not self._trackers:
             # No rhythm known: just often enough never to miss the first record.
-            interval = self._cadence.period - 2 * (self.late_margin + SAFETY_MARGIN)
+            interval = self._cadence.period - 2 * (self._late_margin + SAFETY_MARGIN)
             if self._thrifty:
                 interval *= 2
             return max(start, last + interval)
@@ -1038,7 +1130,7 @@ class UploadPolicy:
         base = (
             self._best_tracker().anchor
             + self._search_delay()
-            + 2 * self.late_margin
+            + 2 * self._late_margin
             + SAFETY_MARGIN
         )
         return (
