@@ -173,6 +173,24 @@ def drive(
     return run
 
 
+def drive_modes(
+    cloud: Cloud, start: float, end: float
+) -> tuple[Run, list[tuple[float, PollMode]]]:
+    """Drive like ``drive``; also return each poll with the mode its reply led to."""
+    modes: list[tuple[float, PollMode]] = []
+    run = drive(
+        cloud, start, end, on_poll=lambda policy, now: modes.append((now, policy.mode))
+    )
+    return run, modes
+
+
+def changes(modes: list[tuple[float, PollMode]]) -> list[PollMode]:
+    """Return the modes in the order they came, each repetition once."""
+    return [
+        mode for i, (_, mode) in enumerate(modes) if i == 0 or modes[i - 1][1] != mode
+    ]
+
+
 def gaps(times: list[float]) -> list[float]:
     return [b - a for a, b in pairwise(times)]
 
@@ -210,9 +228,10 @@ def test_first_poll_is_immediate_and_the_first_record_sets_the_aim() -> None:
     assert policy.staleness_priority(123.0) == 0.0
     policy.observe_record(1002.0, 1000.0, asleep=False)
     assert policy.mode is PollMode.LEARNING
-    # Nothing learnt yet: just after the nominal period and the documented lateness.
+    # Just after the next upload should land: the nominal period after this one,
+    # plus at most the 2 s this record took to appear.
     due = policy.next_poll(1002.0)
-    latest = polling.UPLOAD_PERIOD + polling.DEFAULT_LATE_MARGIN + polling.SAFETY_MARGIN
+    latest = polling.UPLOAD_PERIOD + 2.0 + polling.SAFETY_MARGIN
     assert 1000.0 + polling.UPLOAD_PERIOD < due <= 1000.0 + latest
 
 
@@ -307,8 +326,16 @@ def test_delay_jump_is_relearnt() -> None:
         else Upload(upload.available, upload.upload_ts + 3600.0)
         for upload in before
     ]
-    run = drive(Cloud(uploads), 8 * HOUR, 18 * HOUR)
+    run, modes = drive_modes(Cloud(uploads), 8 * HOUR, 18 * HOUR)
     assert run.policy.publish_delay == pytest.approx(-3600.0 + 2.0, abs=3.0)
+    # Settled in the morning; the jump sends it back to learning, then settled again.
+    assert changes([(t, mode) for t, mode in modes if t > 9 * HOUR]) == [
+        PollMode.SETTLED,
+        PollMode.LEARNING,
+        PollMode.SETTLED,
+    ]
+    relearning = [t for t, mode in modes if mode is PollMode.LEARNING and t > 9 * HOUR]
+    assert 12 * HOUR < relearning[0] < 12 * HOUR + CADENCE + 60.0
     seen, missed = run.cloud.staleness(run.cloud.records(13 * HOUR, 18 * HOUR))
     assert missed == 0
     assert median(seen) <= 10.0
@@ -718,11 +745,128 @@ def test_diagnostics_show_the_mode_and_thrift() -> None:
     policy.set_thrifty(True)
     assert policy.diagnostics()["thrifty"] is True
     assert policy.diagnostics()["mode"] == "settled"
-    # Asleep, no upload is expected.
-    policy.observe_record(run.polls[-1] + 300.0, uploads[15].upload_ts, asleep=True)
+    # Asleep (the sleep record repeats the last upload's time): nothing is expected.
+    last = run.cloud.poll(run.polls[-1])
+    assert last is not None
+    policy.observe_record(run.polls[-1] + 300.0, last.upload_ts, asleep=True)
     diagnostics = policy.diagnostics()
     assert diagnostics["mode"] == "asleep"
     assert diagnostics["expected_next_upload"] is None
+
+
+# --- Modes -----------------------------------------------------------------------------
+
+
+def test_modes_of_a_sleeping_inverters_days() -> None:
+    """Asleep at night, learning on the first morning, verifying on the next."""
+    uploads = schedule(random.Random(2024), days=2, missed=0.02)
+    cloud = Cloud(uploads)
+    _, modes = drive_modes(cloud, 0.0, 2 * DAY)
+    assert changes(modes) == [
+        PollMode.ASLEEP,
+        PollMode.LEARNING,
+        PollMode.SETTLED,
+        PollMode.ASLEEP,
+        PollMode.VERIFYING,
+        PollMode.SETTLED,
+        PollMode.ASLEEP,
+    ]
+    sleep = next(u.available for u in uploads if u.asleep and u.available > HOUR)
+    woke = next(u.available for u in uploads if u.available > DAY + 4 * HOUR)
+    # Asleep from the evening's sleep record until the morning's first record.
+    night = {mode for t, mode in modes if sleep < t < woke}
+    assert night == {PollMode.ASLEEP}
+    # Verifying for the first VERIFY_RECORDS records of the second morning.
+    verifying = {cloud.latest(t) for t, mode in modes if mode is PollMode.VERIFYING}
+    assert len(verifying) == polling.VERIFY_RECORDS
+    assert min(uploads[i].available for i in verifying if i is not None) >= woke
+
+
+@pytest.mark.parametrize(
+    ("jitter", "learning_records"),
+    [
+        # No jitter: the delay is bracketed first; the jitter needs
+        # MIN_JITTER_SAMPLES intervals, so one record more.
+        (0.0, polling.MIN_JITTER_SAMPLES),
+        # 15 s of jitter: the jitter is known as soon, the probes need a record more.
+        (15.0, polling.MIN_JITTER_SAMPLES + 1),
+    ],
+)
+def test_learning_until_the_jitter_and_the_delay_are_known(
+    jitter: float, learning_records: int
+) -> None:
+    """A first poll before any upload: undated, then learning, then settled."""
+    uploads = regular(40, jitter=jitter)
+    cloud = Cloud(uploads)
+    _, modes = drive_modes(cloud, 990.0, 1000.0 + 40 * CADENCE)
+    assert changes(modes) == [PollMode.UNDATED, PollMode.LEARNING, PollMode.SETTLED]
+    learning = {cloud.latest(t) for t, mode in modes if mode is PollMode.LEARNING}
+    assert learning == set(range(learning_records))
+
+
+def test_missed_slots_lead_to_dormant_and_a_new_record_back() -> None:
+    uploads = regular(40, jitter=2.0)
+    outage = uploads[10:25]
+    del uploads[10:25]
+    _, modes = drive_modes(Cloud(uploads), 990.0, 1000.0 + 40 * CADENCE)
+    assert changes(modes) == [
+        PollMode.UNDATED,
+        PollMode.LEARNING,
+        PollMode.SETTLED,
+        PollMode.DORMANT,
+        # The first record after a long gap: the clocks may have drifted apart.
+        PollMode.VERIFYING,
+        PollMode.SETTLED,
+    ]
+    dormant = [t for t, mode in modes if mode is PollMode.DORMANT]
+    # Dormant once DORMANT_SLOTS slots in a row were given up: polled at the quiet
+    # rate until the uploads resume.
+    gave_up = outage[polling.DORMANT_SLOTS - 1].available
+    assert gave_up < dormant[0] < gave_up + CADENCE / 3
+    assert gaps(dormant) == [polling.QUIET_INTERVAL] * (len(dormant) - 1)
+    assert dormant[-1] < uploads[10].available <= dormant[-1] + polling.QUIET_INTERVAL
+
+
+def test_errors_lead_to_backing_off_and_the_next_reply_ends_it() -> None:
+    policy = UploadPolicy(rng=random.Random(4))
+    policy.observe_error(0.0)
+    assert policy.mode is PollMode.BACKING_OFF
+    # The first reply decides the mode, as if no call had failed.
+    policy.observe_record(30.0, 28.0, asleep=False)
+    assert policy.mode is PollMode.LEARNING
+    run = drive(Cloud(regular(20)), 990.0, 1000.0 + 15 * CADENCE)
+    policy = run.policy
+    last = run.polls[-1]
+    record = run.cloud.poll(last)
+    assert record is not None
+    aim = policy.next_poll(last)
+    # Two calls fail (e.g. manual refreshes): retried within the backoff, not at the aim.
+    for count in (1, 2):
+        policy.observe_error(last + count * 60.0)
+        assert policy.mode is PollMode.BACKING_OFF
+    assert policy.next_poll(last + 120.0) <= last + 120.0 + 2 * polling.ERROR_BASE
+    # A reply with the same record: back to the aim the errors interrupted.
+    policy.observe_record(last + 200.0, record.upload_ts, asleep=False)
+    assert policy.mode is PollMode.SETTLED
+    assert aim > last + 200.0 + 2 * polling.ERROR_BASE
+    assert policy.next_poll(last + 200.0) == aim
+    # A reply that says asleep ends it in asleep.
+    policy.observe_error(last + 400.0)
+    policy.observe_record(last + 500.0, record.upload_ts, asleep=True)
+    assert policy.mode is PollMode.ASLEEP
+
+
+def test_the_sleep_record_read_again_as_awake_is_polled_once_per_period() -> None:
+    """Nothing to aim at: the sleep record is the last upload the policy knows."""
+    uploads = regular(10)
+    run = drive(Cloud(uploads), 990.0, 1000.0 + 9 * CADENCE)
+    policy = run.policy
+    now = run.polls[-1] + CADENCE
+    policy.observe_record(now, uploads[-1].upload_ts + CADENCE, asleep=True)
+    assert policy.mode is PollMode.ASLEEP
+    policy.observe_record(now + 900.0, uploads[-1].upload_ts + CADENCE, asleep=False)
+    assert policy.mode is PollMode.UNDATED
+    assert policy.next_poll(now + 900.0) == now + 900.0 + policy.cadence
 
 
 # --- Simulated days ------------------------------------------------------------------
