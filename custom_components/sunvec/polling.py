@@ -28,20 +28,24 @@ Modes (``PollMode``; ``UploadPolicy.mode`` and the diagnostics show it):
 
 ============  ======================================================================
 starting      No reply yet: poll now.
-undated       Nothing to aim at (the record has no upload time, or it is the one the
-              inverter went to sleep with, now read as awake): once per cadence.
+undated       Nothing to aim at (the record has no upload time, or the inverter
+              said it sleeps and now says it is awake without a new upload): one
+              poll per cadence.
 learning      Aiming at each slot while the jitter or the publish delay is still
-              learnt: every missing record is retried, probes narrow the delay.
-verifying     Aiming as settled, for the first VERIFY_RECORDS records after a long
-              gap (night, outage): late records waited for as while learning, a
-              probe checks whether the delay moved.
-settled       Aiming with the jitter and the delay learnt: retries only where they
-              found late records, a probe now and then.
+              being learnt: every missing record is retried, probes narrow the
+              delay's bracket.
+verifying     Aiming with what was learnt, for the first VERIFY_RECORDS records
+              after a long gap (night, outage): missing records are retried and
+              waited for as while learning, a probe checks whether the delay moved.
+settled       Aiming with the jitter and the delay learnt: missing records are
+              retried only where retries found late ones (and now and then, to
+              keep learning); a probe now and then.
 dormant       Awake, but DORMANT_SLOTS slots in a row brought nothing (an outage):
               every QUIET_INTERVAL, and the morning search around sunrise.
-asleep        The record says the inverter sleeps: no poll while it is dark (with a
-              daylight hint), else every QUIET_INTERVAL; from sunrise on, the
-              morning search (one poll per slot of the last known schedule).
+asleep        The record says the inverter sleeps: with a daylight hint no poll from
+              shortly before sunset to sunrise, else every QUIET_INTERVAL; from
+              sunrise on, the morning search (one poll per slot of the last known
+              schedule).
 backing_off   The last call failed: exponential backoff, but never more often than
               the quiet rate if the mode before it was dormant or asleep.
 ============  ======================================================================
@@ -61,7 +65,7 @@ says the inverter sleeps                                           asleep
 (no new record since) DORMANT_SLOTS slots in a row were given up   dormant
 has no upload time, or there is no slot to aim at                  undated
 the jitter or the publish delay is not learnt yet                  learning
-came fewer than VERIFY_RECORDS records after a long gap            verifying
+is within VERIFY_RECORDS new records after a long gap              verifying
 otherwise                                                          settled
 =================================================================  ===========
 
@@ -87,8 +91,7 @@ from statistics import median
 from .const import TIMER_SLACK, UPLOAD_PERIOD
 
 # --- Cadence ----------------------------------------------------------------------
-# The nominal UPLOAD_PERIOD is assumed until enough uploads were seen.
-# Gaps outside this range are glitches (duplicates, clock steps), not a cadence.
+# The nominal UPLOAD_PERIOD is assumed until enough uploads were seen. Gaps outside this range are glitches (duplicates, clock steps), not a cadence.
 MIN_CADENCE = 30.0
 MAX_CADENCE = 1800.0
 # Uploads remembered for the cadence (about two hours at the nominal cadence): enough
@@ -176,8 +179,7 @@ GIVE_UP_MIN = 10.0
 GIVE_UP_FACTOR = 2.0
 # Never poll more often than this, whatever the arithmetic says (no poll storms).
 MIN_POLL_GAP = 5.0
-# Polls up to TIMER_SLACK before a planned time count as that poll.
-# Slots given up in a row before the inverter counts as not uploading (outage).
+# Slots given up in a row before the inverter counts as not uploading (dormant).
 DORMANT_SLOTS = 3
 # Whether to retry a record missing at its aim is learnt: the outcomes of the last
 # RETRY_HISTORY slots that were retried (uploaded more than LATE_BEYOND later than
@@ -198,8 +200,8 @@ UNRETRIED_MARGIN = 1.0
 # for earlier ones.
 VERIFY_RECORDS = 3
 
-# --- Quiet (sleep, outage) --------------------------------------------------------
-# Poll interval while asleep or not uploading: at most 4 calls an hour. While the
+# --- Quiet (asleep, dormant) ------------------------------------------------------
+# Poll interval while asleep or dormant: at most 4 calls an hour. While the
 # inverter sleeps and the sun is down, or sets within SUNSET_HORIZON (its last hour
 # gives too little light to wake a sleeping inverter), its record cannot change: no
 # poll until the morning search.
