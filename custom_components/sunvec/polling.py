@@ -448,9 +448,10 @@ class _DelayBracket:
     def __init__(self) -> None:
         """Start with nothing known."""
         self._intervals: deque[tuple[float, float]] = deque(maxlen=DELAY_WINDOW)
-        # True once the bracket was narrow since the last jump: later probes are
-        # small steps instead of a bisection from scratch.
-        self._settled = False
+        # True once learning ended since the last jump (the bracket was narrow, or
+        # the probes did what they could): later probes are small steps instead of
+        # a bisection from scratch.
+        self._learnt = False
         self._step = PROBE_STEP
         self._probe_every = PROBE_EVERY_MAX
         self._until_probe = PROBE_EVERY_MAX
@@ -518,7 +519,7 @@ class _DelayBracket:
             # applies.
             self._intervals.clear()
             self._cache = None
-            self._settled = False
+            self._learnt = False
             self._learning_probes = self._learning_misses = 0
             self._learn_step = PROBE_STEP
         if hi < self.proven - DELAY_NOISE:
@@ -531,12 +532,12 @@ class _DelayBracket:
             # Records come later now: forget the upper bounds they disprove.
             self._keep(lambda interval: interval[1] >= proven - DELAY_NOISE)
         self._until_probe -= 1
-        if not self._settled and self.tight:
-            self._settle()
+        if not self._learnt and self.tight:
+            self._end_learning()
 
-    def _settle(self) -> None:
+    def _end_learning(self) -> None:
         """End learning: check again after a while, then less and less often."""
-        self._settled = True
+        self._learnt = True
         self._learning_probes = self._learning_misses = 0
         self._probe_every = self._until_probe = PROBE_EVERY_START
 
@@ -550,9 +551,9 @@ class _DelayBracket:
         return self.upper - self.lower <= DELAY_TIGHT
 
     @property
-    def settled(self) -> bool:
+    def learnt(self) -> bool:
         """Return whether the delay was learnt (since the last jump)."""
-        return self._settled
+        return self._learnt
 
     def probe_delay(self, cadence: float) -> float | None:
         """Return the delay a probe should test, or None if no probe is due.
@@ -561,8 +562,8 @@ class _DelayBracket:
         the bracket if that is nearer; once learnt, a small step below the
         estimate.
         """
-        if not self._settled:
-            # (Not settled means the bracket is still wider than DELAY_TIGHT.)
+        if not self._learnt:
+            # (Not learnt means the bracket is still wider than DELAY_TIGHT.)
             step = min(self._learn_step, cadence / 2)
             return self.upper - min((self.upper - self.lower) / 2, step)
         if self._until_probe > 0:
@@ -579,7 +580,7 @@ class _DelayBracket:
         search lowered the estimate by more than the tight width (a drift), search
         more often, else less often.
         """
-        if not self._settled:
+        if not self._learnt:
             self._learning_probes += 1
             if hit:
                 self._learn_step *= 2
@@ -589,7 +590,7 @@ class _DelayBracket:
                 self._learning_probes >= MAX_LEARNING_PROBES
                 or self._learning_misses >= MAX_LEARNING_MISSES
             ):
-                self._settle()
+                self._end_learning()
             return
         self._found += lowered_by
         if hit:
@@ -606,7 +607,7 @@ class _DelayBracket:
 
     def recheck(self) -> None:
         """Probe at the next record: after a long gap the clock may have drifted."""
-        if self._settled:
+        if self._learnt:
             self._until_probe = 0
 
 
@@ -705,7 +706,7 @@ class UploadPolicy:
         self._missed_slots = 0
         self._retries = _RetryEvidence()
         # Records left to wait patiently for, after a long gap (verifying).
-        self._verify = 0
+        self._records_to_verify = 0
         self._sun = _Daylight()
         # How long before sunrise the morning search starts (learnt).
         self._morning_lead = MORNING_LEAD
@@ -879,9 +880,9 @@ class UploadPolicy:
             return PollMode.DORMANT
         if upload_ts is None or self._slot is None:
             return PollMode.UNDATED
-        if not self._jitter_known or not self._delay.settled:
+        if not self._jitter_known or not self._delay.learnt:
             return PollMode.LEARNING
-        if self._verify:
+        if self._records_to_verify:
             return PollMode.VERIFYING
         return PollMode.SETTLED
 
@@ -951,13 +952,13 @@ class UploadPolicy:
                 self._delay.probed(
                     self._cadence.period, hit=hit, lowered_by=before - after
                 )
-        self._verify = max(0, self._verify - 1)
+        self._records_to_verify = max(0, self._records_to_verify - 1)
         if (
             previous is not None
             and upload_ts - previous > MAX_GAP_PERIODS * self._cadence.period
         ):
             # After a night or an outage: the clocks may have drifted apart.
-            self._verify = VERIFY_RECORDS
+            self._records_to_verify = VERIFY_RECORDS
             self._delay.recheck()
         self._cadence.learn(upload_ts, previous)
         self._learn_phase(upload_ts, previous)
@@ -992,7 +993,7 @@ class UploadPolicy:
         """Aim at the upload after the one just seen, with a probe if one is due."""
         slot = self._slot_at(self._best_tracker().anchor + self._cadence.period)
         tested = self._delay.probe_delay(self._cadence.period)
-        if tested is None or (self._thrifty and self._delay.settled):
+        if tested is None or (self._thrifty and self._delay.learnt):
             return slot
         probe_at = slot.expected + tested + SAFETY_MARGIN
         if now + MIN_POLL_GAP < probe_at < slot.due:
@@ -1022,7 +1023,7 @@ class UploadPolicy:
     def _give_up_after(self) -> float:
         if self._thrifty:
             return 0.0
-        if not self._jitter_known or self._verify:
+        if not self._jitter_known or self._records_to_verify:
             # Until the jitter and the delay are known (again), a late upload is
             # as likely as a missed one.
             return self._cadence.period / 3
@@ -1061,8 +1062,8 @@ class UploadPolicy:
             return False
         return (
             not self._jitter_known
-            or not self._delay.settled
-            or bool(self._verify)
+            or not self._delay.learnt
+            or bool(self._records_to_verify)
             or self._retries.worth_retrying
         )
 
