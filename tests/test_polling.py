@@ -615,6 +615,22 @@ def test_started_in_the_morning_uses_the_sunrise_of_today() -> None:
     assert polar.next_poll(1000.0) == 1000.0 + polling.QUIET_INTERVAL
 
 
+def test_asleep_before_any_upload_time_searches_often_enough_in_the_morning() -> None:
+    """No rhythm known yet: one poll per period, a little less than one apart."""
+    policy = UploadPolicy(rng=random.Random(1))
+    policy.set_daylight_hint(SUNRISE, False)
+    policy.observe_record(SUNRISE - 1000.0, None, asleep=True)
+    assert policy.mode is PollMode.ASLEEP
+    assert policy.next_poll(SUNRISE - 1000.0) == SUNRISE
+    policy.set_daylight_hint(SUNRISE + DAY, True)
+    policy.observe_record(SUNRISE, None, asleep=True)
+    # A record stays a whole period: polls closer than that never miss the first.
+    interval = CADENCE - 2 * (polling.DEFAULT_LATE_MARGIN + polling.SAFETY_MARGIN)
+    assert policy.next_poll(SUNRISE) == SUNRISE + interval
+    policy.set_thrifty(True)
+    assert policy.next_poll(SUNRISE) == SUNRISE + 2 * interval
+
+
 def test_outage_slows_down_and_recovers() -> None:
     uploads = [
         u
