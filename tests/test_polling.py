@@ -15,7 +15,7 @@ import pytest
 
 from custom_components.sunvec import budget as budget_module, polling
 from custom_components.sunvec.budget import TokenBudget
-from custom_components.sunvec.polling import UploadPolicy
+from custom_components.sunvec.polling import PollMode, UploadPolicy
 
 DAY = 86400.0
 HOUR = 3600.0
@@ -173,6 +173,24 @@ def drive(
     return run
 
 
+def drive_modes(
+    cloud: Cloud, start: float, end: float
+) -> tuple[Run, list[tuple[float, PollMode]]]:
+    """Drive like ``drive``; also return each poll with the mode its reply led to."""
+    modes: list[tuple[float, PollMode]] = []
+    run = drive(
+        cloud, start, end, on_poll=lambda policy, now: modes.append((now, policy.mode))
+    )
+    return run, modes
+
+
+def changes(modes: list[tuple[float, PollMode]]) -> list[PollMode]:
+    """Return the modes in the order they came, each repetition once."""
+    return [
+        mode for i, (_, mode) in enumerate(modes) if i == 0 or modes[i - 1][1] != mode
+    ]
+
+
 def gaps(times: list[float]) -> list[float]:
     return [b - a for a, b in pairwise(times)]
 
@@ -201,17 +219,20 @@ def regular(
 # --- Start -----------------------------------------------------------------------------
 
 
-def test_first_poll_is_immediate() -> None:
+def test_first_poll_is_immediate_and_the_first_record_sets_the_aim() -> None:
+    """Before any reply: poll at once, whenever asked; then a period after the upload."""
     policy = UploadPolicy(rng=random.Random(1))
+    assert policy.mode is PollMode.STARTING
     assert policy.next_poll(123.0) == 123.0
+    assert policy.next_poll(5000.0) == 5000.0
     assert policy.staleness_priority(123.0) == 0.0
-    assert policy.offset is None
-    assert policy.expected_next_upload is None
-    assert policy.last_upload_ts is None
-    assert policy.cadence == polling.DEFAULT_CADENCE
-    assert policy.late_margin == polling.DEFAULT_LATE_MARGIN
-    assert not policy.uploading
-    assert not policy.asleep
+    policy.observe_record(1002.0, 1000.0, asleep=False)
+    assert policy.mode is PollMode.LEARNING
+    # Just after the next upload should land: the nominal period after this one,
+    # plus at most the 2 s this record took to appear.
+    due = policy.next_poll(1002.0)
+    latest = polling.UPLOAD_PERIOD + 2.0 + polling.SAFETY_MARGIN
+    assert 1000.0 + polling.UPLOAD_PERIOD < due <= 1000.0 + latest
 
 
 def test_default_rng() -> None:
@@ -228,8 +249,11 @@ def test_cadence_learnt_with_jitter_and_a_missed_upload() -> None:
     del uploads[12]
     run = drive(Cloud(uploads), 900.0, 1000.0 + 30 * CADENCE)
     assert run.policy.cadence == pytest.approx(CADENCE, abs=1.0)
-    # Not fooled into 600 s or 150 s by the missed one.
-    assert run.policy.diagnostics()["cadence"] == run.policy.cadence
+    # Not fooled into 600 s or 150 s by the missed one: the last poll found the last
+    # record, and the next one comes a cadence after that upload.
+    assert run.cloud.latest(run.polls[-1]) == len(uploads) - 1
+    due = run.policy.next_poll(run.polls[-1]) - uploads[-1].upload_ts
+    assert CADENCE < due < CADENCE + 20.0
 
 
 @pytest.mark.parametrize("cadence", [240.0, 600.0])
@@ -259,18 +283,18 @@ def test_implausible_gaps_do_not_teach_a_cadence() -> None:
     for now, upload_ts in ((100.0, 0.0), (200.0, 10.0), (300.0, 20.0), (400.0, 30.0)):
         policy.observe_record(now, upload_ts, asleep=False)
     policy.observe_record(5000.0, 4000.0, asleep=False)
-    assert policy.cadence == polling.DEFAULT_CADENCE
+    assert policy.cadence == polling.UPLOAD_PERIOD
 
 
-# --- Offset ----------------------------------------------------------------------------
+# --- Publish delay ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("zone_error", [0.0, 3600.0, -7200.0])
-def test_offset_learnt_for_a_wrong_zone(zone_error: float) -> None:
+def test_delay_learnt_for_a_wrong_zone(zone_error: float) -> None:
     """uploadTime read an hour off: the policy learns it and polls on time."""
     uploads = schedule(random.Random(7), sleeps=False, zone_error=zone_error)
     run = drive(Cloud(uploads), 8 * HOUR, 18 * HOUR)
-    assert run.policy.offset == pytest.approx(-zone_error + 2.0, abs=3.0)
+    assert run.policy.publish_delay == pytest.approx(-zone_error + 2.0, abs=3.0)
     seen, missed = run.cloud.staleness(run.cloud.records(10 * HOUR, 18 * HOUR))
     assert missed == 0
     assert median(seen) <= 10.0
@@ -278,7 +302,7 @@ def test_offset_learnt_for_a_wrong_zone(zone_error: float) -> None:
 
 
 @pytest.mark.parametrize("drift_per_hour", [1.0, -1.0])
-def test_offset_follows_a_drifting_clock(drift_per_hour: float) -> None:
+def test_delay_follows_a_drifting_clock(drift_per_hour: float) -> None:
     """uploadTime drifts 24 s a day against our clock; the aim follows it."""
     uploads = schedule(random.Random(8), days=2, drift_per_hour=drift_per_hour)
     run = drive(Cloud(uploads), 0.0, 2 * DAY)
@@ -290,10 +314,10 @@ def test_offset_follows_a_drifting_clock(drift_per_hour: float) -> None:
         run.cloud.uploads[i].available - run.cloud.uploads[i].upload_ts
         for i in records[-10:]
     )
-    assert run.policy.offset == pytest.approx(true_offset, abs=10.0)
+    assert run.policy.publish_delay == pytest.approx(true_offset, abs=10.0)
 
 
-def test_offset_jump_is_relearnt() -> None:
+def test_delay_jump_is_relearnt() -> None:
     """The caller's zone changes by an hour at noon (a DST fix): relearnt."""
     before = schedule(random.Random(9), sleeps=False, phase=100.0)
     uploads = [
@@ -302,14 +326,22 @@ def test_offset_jump_is_relearnt() -> None:
         else Upload(upload.available, upload.upload_ts + 3600.0)
         for upload in before
     ]
-    run = drive(Cloud(uploads), 8 * HOUR, 18 * HOUR)
-    assert run.policy.offset == pytest.approx(-3600.0 + 2.0, abs=3.0)
+    run, modes = drive_modes(Cloud(uploads), 8 * HOUR, 18 * HOUR)
+    assert run.policy.publish_delay == pytest.approx(-3600.0 + 2.0, abs=3.0)
+    # Settled in the morning; the jump sends it back to learning, then settled again.
+    assert changes([(t, mode) for t, mode in modes if t > 9 * HOUR]) == [
+        PollMode.SETTLED,
+        PollMode.LEARNING,
+        PollMode.SETTLED,
+    ]
+    relearning = [t for t, mode in modes if mode is PollMode.LEARNING and t > 9 * HOUR]
+    assert 12 * HOUR < relearning[0] < 12 * HOUR + CADENCE + 60.0
     seen, missed = run.cloud.staleness(run.cloud.records(13 * HOUR, 18 * HOUR))
     assert missed == 0
     assert median(seen) <= 10.0
 
 
-def test_offset_jump_backwards_is_relearnt() -> None:
+def test_delay_jump_backwards_is_relearnt() -> None:
     before = schedule(random.Random(9), sleeps=False, phase=100.0)
     uploads = [
         upload
@@ -318,7 +350,7 @@ def test_offset_jump_backwards_is_relearnt() -> None:
         for upload in before
     ]
     run = drive(Cloud(uploads), 8 * HOUR, 18 * HOUR)
-    assert run.policy.offset == pytest.approx(3600.0 + 2.0, abs=3.0)
+    assert run.policy.publish_delay == pytest.approx(3600.0 + 2.0, abs=3.0)
     seen, missed = run.cloud.staleness(run.cloud.records(13 * HOUR, 18 * HOUR))
     assert missed == 0
     assert median(seen) <= 10.0
@@ -329,29 +361,40 @@ def test_old_record_served_again_is_not_new() -> None:
     cloud = Cloud(uploads)
     run = drive(cloud, 990.0, 1000.0 + 10 * CADENCE)
     policy = run.policy
-    last = policy.last_upload_ts
-    expected = policy.expected_next_upload
-    # The cloud serves an older record once: nothing is relearnt.
-    policy.observe_record(run.polls[-1] + 6.0, uploads[3].upload_ts, asleep=False)
-    assert policy.last_upload_ts == last
-    assert policy.expected_next_upload == expected
+    now = run.polls[-1] + 6.0
+    planned = policy.next_poll(now)
+    # The cloud serves an older record once: nothing is relearnt, the aim stays.
+    policy.observe_record(now, uploads[3].upload_ts, asleep=False)
+    assert policy.next_poll(now) == planned
+    assert policy.mode is PollMode.SETTLED
 
 
 def test_clock_going_backwards_teaches_nothing() -> None:
     run = drive(Cloud(regular(12)), 990.0, 1000.0 + 10 * CADENCE)
     policy = run.policy
-    offset = policy.offset
-    policy.observe_record(
-        run.polls[-1] - 100.0, policy.last_upload_ts + 300, asleep=False
-    )
-    assert policy.offset == offset
+    delay = policy.publish_delay
+    last = run.cloud.poll(run.polls[-1])
+    assert last is not None
+    policy.observe_record(run.polls[-1] - 100.0, last.upload_ts + 300, asleep=False)
+    assert policy.publish_delay == delay
 
 
-def test_record_without_timestamp() -> None:
+def test_record_without_time_is_polled_once_per_period() -> None:
     policy = UploadPolicy(rng=random.Random(1))
     policy.observe_record(100.0, None, asleep=False)
-    assert policy.next_poll(100.0) == 100.0 + polling.DEFAULT_CADENCE
-    assert policy.offset is None
+    assert policy.mode is PollMode.UNDATED
+    assert policy.next_poll(100.0) == 100.0 + polling.UPLOAD_PERIOD
+    policy.observe_record(400.0, None, asleep=False)
+    assert policy.next_poll(400.0) == 400.0 + polling.UPLOAD_PERIOD
+    assert policy.publish_delay is None
+    # The period is the one the caller assumes until one is learnt.
+    slow = UploadPolicy(rng=random.Random(1), default_cadence=600.0)
+    slow.observe_record(100.0, None, asleep=False)
+    assert slow.next_poll(100.0) == 700.0
+    # A record with a time ends it: the policy aims at the next upload.
+    policy.observe_record(700.0, 698.0, asleep=False)
+    assert policy.mode is PollMode.LEARNING
+    assert 698.0 + CADENCE < policy.next_poll(700.0) <= 698.0 + CADENCE + 6.0
 
 
 # --- Late and missed uploads -----------------------------------------------------------
@@ -374,7 +417,8 @@ def test_missed_upload_aims_at_the_next_slot() -> None:
     assert during[1] - during[0] == polling.RETRY_STEPS[0]
     after = next(t for t in run.polls if t > during[-1])
     assert after == pytest.approx(missing.available + CADENCE, abs=12.0)
-    assert run.policy.uploading
+    # One missed record is no outage.
+    assert run.policy.mode is PollMode.SETTLED
 
 
 def test_late_upload_growing_retries_then_back_on_schedule() -> None:
@@ -448,7 +492,7 @@ def test_a_record_first_seen_a_cadence_late_does_not_delay_the_next() -> None:
     # The search poll a second before the first upload, then the one a cadence later.
     policy.observe_record(first - 1.0, -1000.0, asleep=True)
     policy.observe_record(first + CADENCE - 1.0, first, asleep=False)
-    assert policy.offset == polling.OFFSET_PRIOR
+    assert policy.publish_delay == polling.DELAY_PRIOR
     due = policy.next_poll(first + CADENCE - 1.0)
     assert due - (first + CADENCE) <= polling.DEFAULT_LATE_MARGIN + 2.0
 
@@ -458,10 +502,15 @@ def test_give_up_skips_slots_that_passed() -> None:
     uploads = regular(20)
     run = drive(Cloud(uploads[:10]), 990.0, 1000.0 + 9 * CADENCE)
     policy = run.policy
-    assert policy.uploading
-    policy.observe_record(run.polls[-1] + 2 * HOUR, policy.last_upload_ts, asleep=False)
-    assert not policy.uploading
-    assert policy.expected_next_upload is None
+    assert policy.mode is PollMode.SETTLED
+    last = run.cloud.poll(run.polls[-1])
+    assert last is not None
+    now = run.polls[-1] + 2 * HOUR
+    policy.observe_record(now, last.upload_ts, asleep=False)
+    # Not one slot late (to be polled for at once), but an outage: the quiet rate.
+    assert policy.mode is PollMode.DORMANT
+    assert policy.next_poll(now) == now + polling.QUIET_INTERVAL
+    assert policy.diagnostics()["missed_slots"] >= 2 * HOUR / CADENCE - 1
 
 
 # --- Night, outage, morning ------------------------------------------------------------
@@ -530,7 +579,7 @@ def search_aim(evening_upload: float) -> float:
     """
     return (
         evening_upload
-        + polling.OFFSET_PRIOR
+        + polling.DELAY_PRIOR
         + 2 * polling.DEFAULT_LATE_MARGIN
         + polling.SAFETY_MARGIN
     )
@@ -551,8 +600,7 @@ def test_started_in_the_morning_uses_the_sunrise_of_today() -> None:
     planned = policy.next_poll(SUNRISE + 1800.0)
     assert SUNRISE + 1800.0 < planned <= SUNRISE + 1800.0 + CADENCE
     assert on_slot(planned, evening)
-    assert policy.expected_next_upload is None
-    assert not policy.uploading
+    assert policy.mode is PollMode.ASLEEP
     # Before the sunrise window, the first poll is the first slot from sunrise on.
     night = UploadPolicy(rng=random.Random(1))
     night.set_daylight_hint(SUNRISE, False)
@@ -565,6 +613,22 @@ def test_started_in_the_morning_uses_the_sunrise_of_today() -> None:
     polar.set_daylight_hint(None, False)
     polar.observe_record(1000.0, 0.0, asleep=True)
     assert polar.next_poll(1000.0) == 1000.0 + polling.QUIET_INTERVAL
+
+
+def test_asleep_before_any_upload_time_searches_often_enough_in_the_morning() -> None:
+    """No rhythm known yet: one poll per period, a little less than one apart."""
+    policy = UploadPolicy(rng=random.Random(1))
+    policy.set_daylight_hint(SUNRISE, False)
+    policy.observe_record(SUNRISE - 1000.0, None, asleep=True)
+    assert policy.mode is PollMode.ASLEEP
+    assert policy.next_poll(SUNRISE - 1000.0) == SUNRISE
+    policy.set_daylight_hint(SUNRISE + DAY, True)
+    policy.observe_record(SUNRISE, None, asleep=True)
+    # A record stays a whole period: polls closer than that never miss the first.
+    interval = CADENCE - 2 * (polling.DEFAULT_LATE_MARGIN + polling.SAFETY_MARGIN)
+    assert policy.next_poll(SUNRISE) == SUNRISE + interval
+    policy.set_thrifty(True)
+    assert policy.next_poll(SUNRISE) == SUNRISE + 2 * interval
 
 
 def test_outage_slows_down_and_recovers() -> None:
@@ -595,7 +659,8 @@ def test_errors_back_off_exponentially_with_jitter_and_cap() -> None:
     for count in range(1, 10):
         policy.observe_error(1000.0)
         other.observe_error(1000.0)
-        assert policy.consecutive_errors == count
+        assert policy.mode is PollMode.BACKING_OFF
+        assert policy.diagnostics()["consecutive_errors"] == count
         delay = policy.next_poll(1000.0) - 1000.0
         nominal = min(polling.ERROR_CAP, polling.ERROR_BASE * 2 ** (count - 1))
         assert nominal * (1 - polling.ERROR_JITTER) <= delay <= nominal
@@ -610,7 +675,8 @@ def test_errors_back_off_exponentially_with_jitter_and_cap() -> None:
     assert again.next_poll(1000.0) - 1000.0 == delays[0]
     # A success resets the backoff.
     policy.observe_record(2000.0, 1990.0, asleep=False)
-    assert policy.consecutive_errors == 0
+    assert policy.mode is not PollMode.BACKING_OFF
+    assert policy.diagnostics()["consecutive_errors"] == 0
     policy.observe_error(2100.0)
     assert policy.next_poll(2100.0) - 2100.0 <= polling.ERROR_BASE
 
@@ -677,17 +743,146 @@ def test_thrifty_saves_calls() -> None:
     assert thrifty == pytest.approx(eager + CADENCE + 2 * polling.THRIFTY_MARGIN)
 
 
-def test_diagnostics() -> None:
-    run = drive(Cloud(regular(20)), 990.0, 1000.0 + 15 * CADENCE)
-    diagnostics = run.policy.diagnostics()
-    assert diagnostics["offset"] == run.policy.offset
-    assert diagnostics["uploading"] is True
-    assert diagnostics["asleep"] is False
-    assert diagnostics["consecutive_errors"] == 0
-    assert diagnostics["last_upload_ts"] == run.policy.last_upload_ts
-    assert isinstance(diagnostics["offset_upper"], float)
+def test_diagnostics_show_the_mode_and_thrift() -> None:
     fresh = UploadPolicy().diagnostics()
-    assert fresh["offset_upper"] is None
+    assert fresh["mode"] == "starting"
+    # Nothing learnt yet reads as None (not an infinite bound).
+    assert fresh["publish_delay_upper"] is None
+    uploads = regular(20)
+    run = drive(Cloud(uploads), 990.0, 1000.0 + 15 * CADENCE)
+    policy = run.policy
+    diagnostics = policy.diagnostics()
+    assert diagnostics["mode"] == "settled"
+    assert diagnostics["thrifty"] is False
+    assert diagnostics["publish_delay"] == pytest.approx(2.0, abs=3.0)
+    expected = diagnostics["expected_next_upload"]
+    assert isinstance(expected, float)
+    assert expected == pytest.approx(uploads[15].upload_ts, abs=2.0)
+    policy.set_thrifty(True)
+    assert policy.diagnostics()["thrifty"] is True
+    assert policy.diagnostics()["mode"] == "settled"
+    # Asleep (the sleep record repeats the last upload's time): nothing is expected.
+    last = run.cloud.poll(run.polls[-1])
+    assert last is not None
+    policy.observe_record(run.polls[-1] + 300.0, last.upload_ts, asleep=True)
+    diagnostics = policy.diagnostics()
+    assert diagnostics["mode"] == "asleep"
+    assert diagnostics["expected_next_upload"] is None
+
+
+# --- Modes -----------------------------------------------------------------------------
+
+
+def test_modes_of_a_sleeping_inverters_days() -> None:
+    """Asleep at night, learning on the first morning, verifying on the next."""
+    uploads = schedule(random.Random(2024), days=2, missed=0.02)
+    cloud = Cloud(uploads)
+    _, modes = drive_modes(cloud, 0.0, 2 * DAY)
+    assert changes(modes) == [
+        PollMode.ASLEEP,
+        PollMode.LEARNING,
+        PollMode.SETTLED,
+        PollMode.ASLEEP,
+        PollMode.VERIFYING,
+        PollMode.SETTLED,
+        PollMode.ASLEEP,
+    ]
+    sleep = next(u.available for u in uploads if u.asleep and u.available > HOUR)
+    woke = next(u.available for u in uploads if u.available > DAY + 4 * HOUR)
+    # Asleep from the evening's sleep record until the morning's first record.
+    night = {mode for t, mode in modes if sleep < t < woke}
+    assert night == {PollMode.ASLEEP}
+    # Verifying for the first VERIFY_RECORDS records of the second morning.
+    verifying = {cloud.latest(t) for t, mode in modes if mode is PollMode.VERIFYING}
+    assert len(verifying) == polling.VERIFY_RECORDS
+    assert min(uploads[i].available for i in verifying if i is not None) >= woke
+
+
+@pytest.mark.parametrize(
+    ("jitter", "learning_records"),
+    [
+        # No jitter: the delay is bracketed first; the jitter needs
+        # MIN_JITTER_SAMPLES intervals, so one record more.
+        (0.0, polling.MIN_JITTER_SAMPLES),
+        # 15 s of jitter: the jitter is known as soon, the probes need a record more.
+        (15.0, polling.MIN_JITTER_SAMPLES + 1),
+    ],
+)
+def test_learning_until_the_jitter_and_the_delay_are_known(
+    jitter: float, learning_records: int
+) -> None:
+    """A first poll before any upload: undated, then learning, then settled."""
+    uploads = regular(40, jitter=jitter)
+    cloud = Cloud(uploads)
+    _, modes = drive_modes(cloud, 990.0, 1000.0 + 40 * CADENCE)
+    assert changes(modes) == [PollMode.UNDATED, PollMode.LEARNING, PollMode.SETTLED]
+    learning = {cloud.latest(t) for t, mode in modes if mode is PollMode.LEARNING}
+    assert learning == set(range(learning_records))
+
+
+def test_missed_slots_lead_to_dormant_and_a_new_record_back() -> None:
+    uploads = regular(40, jitter=2.0)
+    outage = uploads[10:25]
+    del uploads[10:25]
+    _, modes = drive_modes(Cloud(uploads), 990.0, 1000.0 + 40 * CADENCE)
+    assert changes(modes) == [
+        PollMode.UNDATED,
+        PollMode.LEARNING,
+        PollMode.SETTLED,
+        PollMode.DORMANT,
+        # The first record after a long gap: the clocks may have drifted apart.
+        PollMode.VERIFYING,
+        PollMode.SETTLED,
+    ]
+    dormant = [t for t, mode in modes if mode is PollMode.DORMANT]
+    # Dormant once DORMANT_SLOTS slots in a row were given up: polled at the quiet
+    # rate until the uploads resume.
+    gave_up = outage[polling.DORMANT_SLOTS - 1].available
+    assert gave_up < dormant[0] < gave_up + CADENCE / 3
+    assert gaps(dormant) == [polling.QUIET_INTERVAL] * (len(dormant) - 1)
+    assert dormant[-1] < uploads[10].available <= dormant[-1] + polling.QUIET_INTERVAL
+
+
+def test_errors_lead_to_backing_off_and_the_next_reply_ends_it() -> None:
+    policy = UploadPolicy(rng=random.Random(4))
+    policy.observe_error(0.0)
+    assert policy.mode is PollMode.BACKING_OFF
+    # The first reply decides the mode, as if no call had failed.
+    policy.observe_record(30.0, 28.0, asleep=False)
+    assert policy.mode is PollMode.LEARNING
+    run = drive(Cloud(regular(20)), 990.0, 1000.0 + 15 * CADENCE)
+    policy = run.policy
+    last = run.polls[-1]
+    record = run.cloud.poll(last)
+    assert record is not None
+    aim = policy.next_poll(last)
+    # Two calls fail (e.g. manual refreshes): retried within the backoff, not at the aim.
+    for count in (1, 2):
+        policy.observe_error(last + count * 60.0)
+        assert policy.mode is PollMode.BACKING_OFF
+    assert policy.next_poll(last + 120.0) <= last + 120.0 + 2 * polling.ERROR_BASE
+    # A reply with the same record: back to the aim the errors interrupted.
+    policy.observe_record(last + 200.0, record.upload_ts, asleep=False)
+    assert policy.mode is PollMode.SETTLED
+    assert aim > last + 200.0 + 2 * polling.ERROR_BASE
+    assert policy.next_poll(last + 200.0) == aim
+    # A reply that says asleep ends it in asleep.
+    policy.observe_error(last + 400.0)
+    policy.observe_record(last + 500.0, record.upload_ts, asleep=True)
+    assert policy.mode is PollMode.ASLEEP
+
+
+def test_the_sleep_record_read_again_as_awake_is_polled_once_per_period() -> None:
+    """Nothing to aim at: the sleep record is the last upload the policy knows."""
+    uploads = regular(10)
+    run = drive(Cloud(uploads), 990.0, 1000.0 + 9 * CADENCE)
+    policy = run.policy
+    now = run.polls[-1] + CADENCE
+    policy.observe_record(now, uploads[-1].upload_ts + CADENCE, asleep=True)
+    assert policy.mode is PollMode.ASLEEP
+    policy.observe_record(now + 900.0, uploads[-1].upload_ts + CADENCE, asleep=False)
+    assert policy.mode is PollMode.UNDATED
+    assert policy.next_poll(now + 900.0) == now + 900.0 + policy.cadence
 
 
 # --- Simulated days ------------------------------------------------------------------

@@ -1,17 +1,17 @@
 """When to poll one inverter: about one call per new record, soon after it lands.
 
 The cloud holds a new record only about every five minutes per inverter and returns
-the same one in between, so the policy learns three things from the replies and aims
-each call just after the next record should have become available:
+the same one in between, so the policy learns from the replies and aims each call
+just after the next record should have become available:
 
 * the upload **cadence** and **phase** (from ``uploadTime``), with the jitter around
   them;
-* the **offset** between ``uploadTime`` and our clock. ``uploadTime`` is a naive
-  wall-clock time that the caller reads in the zone it believes, so the timestamp it
-  hands us can be off by a constant (a wrong zone, a drifting clock); the cloud also
-  takes a moment to publish a record. Every new record brackets the offset: it was
-  not there at the previous poll and it is there now. Occasional probes a little
-  earlier than the safe time keep the bracket tight;
+* the **publish delay**: how long after its upload instant a record becomes
+  available to us. The cloud takes a moment to publish a record; if the upload
+  instants the caller hands us are off by a constant (a zone read wrong, a drifting
+  clock), that constant adds to the delay, whatever its size. Every new record
+  brackets the delay: it was not there at the previous poll and it is there now.
+  Occasional probes a little earlier than the safe time keep the bracket tight;
 * whether the inverter sleeps or stopped uploading, to slow down to a few calls an
   hour, or to none at all while it sleeps through a night the caller told us about;
   from sunrise on it polls once per slot of the schedule the inverter had the day
@@ -20,9 +20,59 @@ each call just after the next record should have become available:
   only where retries find something.
 
 Terms used below: the *upload clock* is the clock of the ``upload_ts`` the caller
-passes; *our clock* is the one of ``now``. ``offset`` is the time on our clock at
-which a record becomes available minus its ``upload_ts``. A *slot* is one expected
-upload.
+passes; *our clock* is the one of ``now``. The *publish delay* is the time on our
+clock at which a record becomes available minus its ``upload_ts``. A *slot* is one
+expected upload.
+
+Modes (``PollMode``; ``UploadPolicy.mode`` and the diagnostics show it):
+
+============  ======================================================================
+starting      No reply yet: poll now.
+undated       Nothing to aim at (the record has no upload time, or the inverter
+              said it sleeps and now says it is awake without a new upload): one
+              poll per cadence.
+learning      Aiming at each slot while the jitter or the publish delay is still
+              being learnt: every missing record is retried, probes narrow the
+              delay's bracket.
+verifying     Aiming with what was learnt, for the first VERIFY_RECORDS records
+              after a long gap (night, outage): missing records are retried and
+              waited for as while learning, a probe checks whether the delay moved.
+settled       Aiming with the jitter and the delay learnt: missing records are
+              retried only where retries found late ones (and now and then, to
+              keep learning); a probe now and then.
+dormant       Awake, but DORMANT_SLOTS slots in a row brought nothing (an outage):
+              every QUIET_INTERVAL, and the morning search around sunrise.
+asleep        The record says the inverter sleeps: with a daylight hint no poll from
+              shortly before sunset to sunrise, else every QUIET_INTERVAL; from
+              sunrise on, the morning search (one poll per slot of the last known
+              schedule).
+backing_off   The last call failed: exponential backoff, but never more often than
+              the quiet rate if the mode before it was dormant or asleep.
+============  ======================================================================
+
+Being *thrifty* (``set_thrifty``: the token's budget runs short) is not a mode: it
+changes how every mode polls (later aims, no retries, no checking probes, every other
+slot of the morning search) and the diagnostics show it next to the mode.
+
+Transitions: a failed call leads from any mode to ``backing_off``; every reply
+decides the mode afresh, in ``UploadPolicy._mode_after_reply`` (first match wins).
+Nothing else changes it: not hints, thrift or the passing of time.
+
+=================================================================  ===========
+the reply                                                          mode
+=================================================================  ===========
+says the inverter sleeps                                           asleep
+(no new record since) DORMANT_SLOTS slots in a row were given up   dormant
+has no upload time, or there is no slot to aim at                  undated
+the jitter or the publish delay is not learnt yet                  learning
+is within VERIFY_RECORDS new records after a long gap              verifying
+otherwise                                                          settled
+=================================================================  ===========
+
+So a day typically runs: starting -> learning -> settled -> asleep in the evening ->
+verifying with the first record of the morning -> settled. A delay that jumps (a
+zone change, a clock step) leads back to learning; missed slots lead to dormant, and
+the next new record back to aiming.
 
 The module is pure: no I/O, no asyncio, no real clock; every method takes ``now`` as
 a UNIX timestamp in seconds.
@@ -33,14 +83,15 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 import math
 import random
 from statistics import median
 
+from .const import TIMER_SLACK, UPLOAD_PERIOD
+
 # --- Cadence ----------------------------------------------------------------------
-# The vendor says "about every 5 minutes"; used until enough uploads were seen.
-DEFAULT_CADENCE = 300.0
-# Gaps outside this range are glitches (duplicates, clock steps), not a cadence.
+# The nominal UPLOAD_PERIOD is assumed until enough uploads were seen. Gaps outside this range are glitches (duplicates, clock steps), not a cadence.
 MIN_CADENCE = 30.0
 MAX_CADENCE = 1800.0
 # Uploads remembered for the cadence (about two hours at the nominal cadence): enough
@@ -76,34 +127,34 @@ SAFETY_MARGIN = 1.0
 # a record instead of a retry.
 THRIFTY_MARGIN = 2.0
 
-# --- Offset -----------------------------------------------------------------------
-# What the offset is assumed to be until the records bracket it within OFFSET_WIDE:
-# the record appears when its uploadTime says (the zone read right; zone errors are
-# whole quarter hours, a multiple of the nominal cadence, so even then the slots of
-# the morning search line up).
-OFFSET_PRIOR = 0.0
-OFFSET_WIDE = 60.0
-# Records whose offset brackets are remembered (12 hours at the nominal cadence): a
+# --- Publish delay --------------------------------------------------------------
+# What the delay is assumed to be until the records bracket it within DELAY_WIDE:
+# the record appears when its upload instant says (a zone read wrong adds whole
+# quarter hours, a multiple of the nominal cadence, so even then the slots of the
+# morning search line up).
+DELAY_PRIOR = 0.0
+DELAY_WIDE = 60.0
+# Records whose delay brackets are remembered (12 hours at the nominal cadence): a
 # bracket expires so that a slowly drifting clock is followed.
-OFFSET_WINDOW = 144
-# The offset counts as learnt once its bracket is this narrow (seconds).
-OFFSET_TIGHT = 3.0
+DELAY_WINDOW = 144
+# The delay counts as learnt once its bracket is this narrow (seconds).
+DELAY_TIGHT = 3.0
 # The aim lies in the middle of the bracket, at most this far below its top: probes
 # through the jitter rarely narrow a bracket to nothing, its middle is the better
 # guess, and the lateness allowance covers the rest.
-OFFSET_SHADE = 5.0
+DELAY_SHADE = 5.0
 # Bounds that newer records contradict by more than this are forgotten (a drifting
 # clock); within it, the contradiction is the spread of the cloud's publishing delay.
-OFFSET_NOISE = 5.0
+DELAY_NOISE = 5.0
 # A bracket this far outside the others is a jump (zone change, clock step): learn
 # again from the newest record.
-OFFSET_JUMP = 30.0
-# While learning, a probe at each slot tests an offset below the upper bound: first
+DELAY_JUMP = 30.0
+# While learning, a probe at each slot tests a delay below the upper bound: first
 # PROBE_STEP below it, twice as far after each probe that found the record (a probe
 # that finds it costs nothing: it is the call for that record), and the middle of
 # the bracket once one found nothing. At most MAX_LEARNING_PROBES times, or until
 # MAX_LEARNING_MISSES found nothing (each such probe costs a call): when the jitter
-# or budget delays keep the bracket wider than OFFSET_TIGHT, what it has is good
+# or budget delays keep the bracket wider than DELAY_TIGHT, what it has is good
 # enough.
 MAX_LEARNING_PROBES = 10
 MAX_LEARNING_MISSES = 2
@@ -128,14 +179,12 @@ GIVE_UP_MIN = 10.0
 GIVE_UP_FACTOR = 2.0
 # Never poll more often than this, whatever the arithmetic says (no poll storms).
 MIN_POLL_GAP = 5.0
-# Polls this close before a planned time count as that poll (timer and budget slack).
-TIME_TOLERANCE = 0.5
-# Slots given up in a row before the inverter counts as not uploading (outage).
+# Slots given up in a row before the inverter counts as not uploading (dormant).
 DORMANT_SLOTS = 3
 # Whether to retry a record missing at its aim is learnt: the outcomes of the last
 # RETRY_HISTORY slots that were retried (uploaded more than LATE_BEYOND later than
 # the jitter allows, or given up: not uploaded) are kept; retries go on while the
-# jitter or the offset is still being learnt, fewer than RETRY_EVIDENCE outcomes are
+# jitter or the delay is still being learnt, fewer than RETRY_EVIDENCE outcomes are
 # known or at least one in RETRY_LATE_SHARE came late. Otherwise a missing record
 # counts as not uploaded at once, except every RETRY_EXPLORE_EVERY-th, which is
 # retried to keep learning.
@@ -151,8 +200,8 @@ UNRETRIED_MARGIN = 1.0
 # for earlier ones.
 VERIFY_RECORDS = 3
 
-# --- Quiet (sleep, outage) --------------------------------------------------------
-# Poll interval while asleep or not uploading: at most 4 calls an hour. While the
+# --- Quiet (asleep, dormant) ------------------------------------------------------
+# Poll interval while asleep or dormant: at most 4 calls an hour. While the
 # inverter sleeps and the sun is down, or sets within SUNSET_HORIZON (its last hour
 # gives too little light to wake a sleeping inverter), its record cannot change: no
 # poll until the morning search.
@@ -178,7 +227,7 @@ QUIET_DEFERENCE = 60.0
 # and a long outage costs at most one call per record (the token's budget still
 # limits the sum).
 ERROR_BASE = 30.0
-ERROR_CAP = DEFAULT_CADENCE
+ERROR_CAP = UPLOAD_PERIOD
 ERROR_JITTER = 0.2
 # A rate-limit reply waits at least the rest of the cloud's counting minute.
 RATE_LIMIT_MIN_DELAY = 60.0
@@ -186,6 +235,77 @@ RATE_LIMIT_MIN_DELAY = 60.0
 # How many recently seen upload instants are remembered: the cloud sometimes serves an
 # older record again; that is not a new upload.
 SEEN_HISTORY = 8
+
+
+class PollMode(StrEnum):
+    """What the policy polls for (the table in the module docstring)."""
+
+    STARTING = "starting"
+    UNDATED = "undated"
+    LEARNING = "learning"
+    VERIFYING = "verifying"
+    SETTLED = "settled"
+    DORMANT = "dormant"
+    ASLEEP = "asleep"
+    BACKING_OFF = "backing_off"
+
+
+# Modes that poll at the quiet rate: nothing is expected.
+_QUIET_MODES = frozenset({PollMode.DORMANT, PollMode.ASLEEP})
+
+
+class _Cadence:
+    """Learns the upload cadence from the gaps between uploads."""
+
+    def __init__(self, period: float) -> None:
+        """Assume ``period`` until enough uploads were seen."""
+        self.period = period
+        self._periods: deque[float] = deque(maxlen=CADENCE_HISTORY)
+        self._gaps: deque[float] = deque(maxlen=CADENCE_HISTORY)
+        self._uploads: deque[float] = deque(maxlen=CADENCE_HISTORY)
+
+    def learn(self, upload_ts: float, previous: float | None) -> None:
+        """Learn from a new upload and the one before it."""
+        if previous is None or upload_ts <= previous:
+            return
+        gap = upload_ts - previous
+        periods = max(1, round(gap / self.period))
+        if periods > MAX_GAP_PERIODS:
+            self._uploads.clear()
+            self._uploads.append(upload_ts)
+            return
+        if not MIN_CADENCE <= gap / periods <= MAX_CADENCE:
+            return
+        if not self._uploads:
+            self._uploads.append(previous)
+        self._periods.append(gap / periods)
+        self._gaps.append(gap)
+        self._uploads.append(upload_ts)
+        if len(self._periods) >= MIN_CADENCE_SAMPLES:
+            coarse = median(self._periods)
+            if (typical := median(self._gaps)) >= 1.5 * coarse:
+                # Most gaps span several assumed periods: the uploads are rarer,
+                # not missed.
+                coarse = typical
+            self.period = self._refine(coarse)
+
+    def _refine(self, coarse: float) -> float:
+        """Sharpen a cadence with differences across half the remembered uploads.
+
+        Consecutive differences carry the full jitter; differences over many periods
+        divide it by the number of periods, and their median stays robust.
+        """
+        uploads = list(self._uploads)
+        span = len(uploads) // 2
+        estimates = [
+            (uploads[i + span] - uploads[i]) / periods
+            for i in range(len(uploads) - span)
+            if (periods := round((uploads[i + span] - uploads[i]) / coarse)) >= 1
+        ]
+        if span < 2 or not estimates:
+            return coarse
+        refined = median(estimates)
+        return refined if abs(refined - coarse) <= coarse / 10 else coarse
 
 
 @dataclass(slots=True)
@@ -252,10 +372,73 @@ class _PhaseTracker:
         self.outlier_sign = 0
 
 
-class _OffsetBracket:
-    """Brackets the offset between our clock and the upload clock.
+@dataclass(slots=True)
+class _Slot:
+    """One expected upload and the polls made for it."""
 
-    A new record was not there at the previous poll and is there now, so its offset
+    # The upload instant expected (upload clock).
+    expected: float
+    # Whether its record is retried if missing at the aim (else the aim is a safe
+    # one: a little later, and one poll only).
+    retry: bool
+    # The first poll planned for it (our clock): the probe, else the aim.
+    due: float
+    # A probe before the aim, until it was made.
+    probe_at: float | None = None
+    # Whether a probe was planned: the poll that finds the record then teaches the
+    # bracket whether records come that early.
+    probed: bool = False
+    # Polls at or after the aim that did not find the record.
+    misses: int = 0
+
+
+@dataclass(slots=True)
+class _RetryEvidence:
+    """What retrying missing records found (see RETRY_HISTORY)."""
+
+    # The outcomes of retried slots: True if the record came late, False if never.
+    outcomes: deque[bool] = field(default_factory=lambda: deque(maxlen=RETRY_HISTORY))
+    # Missing records not retried since the last retried one.
+    unretried: int = 0
+
+    @property
+    def found_late(self) -> int:
+        """Return how many retries found a late record."""
+        return sum(self.outcomes)
+
+    @property
+    def found_nothing(self) -> int:
+        """Return how many retries found nothing (the record was not uploaded)."""
+        return len(self.outcomes) - sum(self.outcomes)
+
+    @property
+    def worth_retrying(self) -> bool:
+        """Return whether the evidence says to retry a missing record."""
+        outcomes = self.outcomes
+        return (
+            len(outcomes) < RETRY_EVIDENCE
+            or sum(outcomes) * RETRY_LATE_SHARE >= len(outcomes)
+            or self.unretried >= RETRY_EXPLORE_EVERY
+        )
+
+    def came_late(self) -> None:
+        """Note a retried record that came late."""
+        self.outcomes.append(True)
+
+    def never_came(self) -> None:
+        """Note a retried record that never came."""
+        self.outcomes.append(False)
+        self.unretried = 0
+
+    def not_retried(self) -> None:
+        """Note a missing record given up without a retry."""
+        self.unretried += 1
+
+
+class _DelayBracket:
+    """Brackets the publish delay: availability on our clock minus upload instant.
+
+    A new record was not there at the previous poll and is there now, so its delay
     lies in ``(previous_poll - upload_ts, now - upload_ts]``. The bracket is the
     intersection over the recent records. Polls at the safe time only ever see the
     record, which proves nothing about earlier times: the upper bound comes down
@@ -264,10 +447,11 @@ class _OffsetBracket:
 
     def __init__(self) -> None:
         """Start with nothing known."""
-        self._intervals: deque[tuple[float, float]] = deque(maxlen=OFFSET_WINDOW)
-        # True once the bracket was narrow since the last jump: later probes are
-        # small steps instead of a bisection from scratch.
-        self._settled = False
+        self._intervals: deque[tuple[float, float]] = deque(maxlen=DELAY_WINDOW)
+        # True once learning ended since the last jump (the bracket was narrow, or
+        # the probes did what they could): later probes are small steps instead of
+        # a bisection from scratch.
+        self._learnt = False
         self._step = PROBE_STEP
         self._probe_every = PROBE_EVERY_MAX
         self._until_probe = PROBE_EVERY_MAX
@@ -295,7 +479,7 @@ class _OffsetBracket:
         """Return the largest lower bound that two records agree on.
 
         A single record can be slow to appear; two that came that late mean the
-        offset really is that large (a drifting clock).
+        delay really is that large (a drifting clock).
         """
         return self._bounds()[2]
 
@@ -310,75 +494,76 @@ class _OffsetBracket:
         return self._cache
 
     def estimate(self) -> float | None:
-        """Return the offset to aim with.
+        """Return the delay to aim with.
 
         The prior while the bracket is wide and allows it (a record first seen a
         cadence late says little: its aims at the prior then narrow the bracket
         from above at no cost, or miss and raise it from below), else the middle of
-        the bracket (at most OFFSET_SHADE below the upper bound: the lateness
+        the bracket (at most DELAY_SHADE below the upper bound: the lateness
         allowance covers the rest), or what two records proved.
         """
         if not self._intervals:
             return None
         upper, lower = self.upper, self.lower
-        if upper - lower > OFFSET_WIDE and lower < OFFSET_PRIOR <= upper:
-            return OFFSET_PRIOR
-        shade = min(max(upper - lower, 0.0), 2 * OFFSET_SHADE) / 2
+        if upper - lower > DELAY_WIDE and lower < DELAY_PRIOR <= upper:
+            return DELAY_PRIOR
+        shade = min(max(upper - lower, 0.0), 2 * DELAY_SHADE) / 2
         return max(upper - shade, self.proven)
 
     def add(self, lo: float, hi: float) -> None:
         """Add the bracket of a new record."""
         if self._intervals and (
-            lo > self.upper + OFFSET_JUMP or hi < self.lower - OFFSET_JUMP
+            lo > self.upper + DELAY_JUMP or hi < self.lower - DELAY_JUMP
         ):
-            # The offset jumped: what we knew no longer applies.
+            # The delay jumped (a zone change, a clock step): what we knew no longer
+            # applies.
             self._intervals.clear()
             self._cache = None
-            self._settled = False
+            self._learnt = False
             self._learning_probes = self._learning_misses = 0
             self._learn_step = PROBE_STEP
-        if hi < self.proven - OFFSET_NOISE:
+        if hi < self.proven - DELAY_NOISE:
             # Records come earlier now: forget the lower bounds this one disproves.
-            self._keep(lambda interval: interval[0] <= hi + OFFSET_NOISE)
+            self._keep(lambda interval: interval[0] <= hi + DELAY_NOISE)
         self._intervals.append((lo, hi))
         self._cache = None
         proven = self.proven
-        if proven > self.upper + OFFSET_NOISE:
+        if proven > self.upper + DELAY_NOISE:
             # Records come later now: forget the upper bounds they disprove.
-            self._keep(lambda interval: interval[1] >= proven - OFFSET_NOISE)
+            self._keep(lambda interval: interval[1] >= proven - DELAY_NOISE)
         self._until_probe -= 1
-        if not self._settled and self.tight:
-            self._settle()
+        if not self._learnt and self.tight:
+            self._end_learning()
 
-    def _settle(self) -> None:
+    def _end_learning(self) -> None:
         """End learning: check again after a while, then less and less often."""
-        self._settled = True
+        self._learnt = True
         self._learning_probes = self._learning_misses = 0
         self._probe_every = self._until_probe = PROBE_EVERY_START
 
     def _keep(self, keep: Callable[[tuple[float, float]], bool]) -> None:
-        self._intervals = deque(filter(keep, self._intervals), maxlen=OFFSET_WINDOW)
+        self._intervals = deque(filter(keep, self._intervals), maxlen=DELAY_WINDOW)
         self._cache = None
 
     @property
     def tight(self) -> bool:
-        """Return whether the records bracket the offset narrowly."""
-        return self.upper - self.lower <= OFFSET_TIGHT
+        """Return whether the records bracket the delay narrowly."""
+        return self.upper - self.lower <= DELAY_TIGHT
 
     @property
-    def settled(self) -> bool:
-        """Return whether the offset was learnt (since the last jump)."""
-        return self._settled
+    def learnt(self) -> bool:
+        """Return whether the delay was learnt (since the last jump)."""
+        return self._learnt
 
-    def probe_offset(self, cadence: float) -> float | None:
-        """Return the offset a probe should test, or None if no probe is due.
+    def probe_delay(self, cadence: float) -> float | None:
+        """Return the delay a probe should test, or None if no probe is due.
 
         While learning, a growing step below the upper bound, or the middle of
         the bracket if that is nearer; once learnt, a small step below the
         estimate.
         """
-        if not self._settled:
-            # (Not settled means the bracket is still wider than OFFSET_TIGHT.)
+        if not self._learnt:
+            # (Not learnt means the bracket is still wider than DELAY_TIGHT.)
             step = min(self._learn_step, cadence / 2)
             return self.upper - min((self.upper - self.lower) / 2, step)
         if self._until_probe > 0:
@@ -395,7 +580,7 @@ class _OffsetBracket:
         search lowered the estimate by more than the tight width (a drift), search
         more often, else less often.
         """
-        if not self._settled:
+        if not self._learnt:
             self._learning_probes += 1
             if hit:
                 self._learn_step *= 2
@@ -405,14 +590,14 @@ class _OffsetBracket:
                 self._learning_probes >= MAX_LEARNING_PROBES
                 or self._learning_misses >= MAX_LEARNING_MISSES
             ):
-                self._settle()
+                self._end_learning()
             return
         self._found += lowered_by
         if hit:
             self._step = min(self._step * 2, cadence / 2)
             self._until_probe = 0
             return
-        if self._found > OFFSET_TIGHT:
+        if self._found > DELAY_TIGHT:
             self._probe_every = max(PROBE_EVERY_MIN, self._probe_every // 2)
         else:
             self._probe_every = min(PROBE_EVERY_MAX, self._probe_every * 2)
@@ -422,8 +607,67 @@ class _OffsetBracket:
 
     def recheck(self) -> None:
         """Probe at the next record: after a long gap the clock may have drifted."""
-        if self._settled:
+        if self._learnt:
             self._until_probe = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Backoff:
+    """The calls failed since the last reply (the state of ``backing_off``)."""
+
+    errors: int
+    retry_at: float
+    # The mode the last reply led to: if quiet, its rate is the backoff's floor.
+    interrupted: PollMode
+
+
+@dataclass(slots=True)
+class _Daylight:
+    """The caller's hints about the sun at the plant."""
+
+    next_sunrise: float | None = None
+    next_sunset: float | None = None
+    # The sunrise before the next one, once the hints moved past it.
+    previous_sunrise: float | None = None
+    is_daylight: bool = False
+
+    def update(
+        self, next_sunrise: float | None, is_daylight: bool, next_sunset: float | None
+    ) -> None:
+        """Take a new hint (see ``UploadPolicy.set_daylight_hint``)."""
+        if next_sunrise is None:
+            # No sun to go by (polar day or night, or the plant's sun is unknown).
+            self.previous_sunrise = None
+        elif self.next_sunrise is not None and next_sunrise > self.next_sunrise:
+            self.previous_sunrise = self.next_sunrise
+        self.next_sunrise = next_sunrise
+        self.next_sunset = next_sunset
+        self.is_daylight = is_daylight
+
+    def dark_until_sunrise(self, now: float) -> bool:
+        """Return whether no light can wake a sleeping inverter before sunrise.
+
+        Only with a sunrise to wake up for: without the hint, night is a guess.
+        """
+        return self.next_sunrise is not None and (
+            not self.is_daylight
+            or (
+                self.next_sunset is not None
+                and now + SUNSET_HORIZON >= self.next_sunset
+            )
+        )
+
+    def sunrises(self) -> list[float]:
+        """Return the sunrises whose morning search may be under way or ahead."""
+        sunrises: list[float] = []
+        if self.next_sunrise is not None:
+            sunrises.append(self.next_sunrise)
+            if self.is_daylight and self.previous_sunrise is None:
+                # Started during the day: today's sunrise was about a day earlier.
+                sunrises.append(self.next_sunrise - 86400.0)
+        if self.previous_sunrise is not None:
+            sunrises.append(self.previous_sunrise)
+        return sunrises
 
 
 class UploadPolicy:
@@ -437,7 +681,7 @@ class UploadPolicy:
         self,
         *,
         rng: random.Random | None = None,
-        default_cadence: float = DEFAULT_CADENCE,
+        default_cadence: float = UPLOAD_PERIOD,
     ) -> None:
         """Create a policy.
 
@@ -447,41 +691,25 @@ class UploadPolicy:
             default_cadence: Upload cadence (s) assumed until one is learned.
         """
         self._rng = rng if rng is not None else random.Random()  # noqa: S311
-        self._cadence = default_cadence
-        self._periods: deque[float] = deque(maxlen=CADENCE_HISTORY)
-        self._gaps: deque[float] = deque(maxlen=CADENCE_HISTORY)
-        self._uploads: deque[float] = deque(maxlen=CADENCE_HISTORY)
+        self._cadence = _Cadence(default_cadence)
         self._trackers: list[_PhaseTracker] = []
-        self._offset = _OffsetBracket()
+        self._delay = _DelayBracket()
         self._seen: deque[float] = deque(maxlen=SEEN_HISTORY)
         self._last_upload_ts: float | None = None
         self._last_poll: float | None = None
-        self._has_timestamp = True
-        self._asleep = False
-        # The slot we wait for: its expected upload instant (upload clock), the time
-        # of a probe that opens it (our clock), and polls after its aim that did not
-        # see it.
-        self._slot: float | None = None
-        self._slot_due: float | None = None
-        self._probe_at: float | None = None
-        self._slot_probed = False
-        self._slot_misses = 0
+        self._mode = PollMode.STARTING
+        self._backoff: _Backoff | None = None
+        # The upload we wait for, and the slots given up in a row. (A slot outlives
+        # the modes that aim at it: a reply that shows the same record again, after
+        # undated or asleep, still counts against it.)
+        self._slot: _Slot | None = None
         self._missed_slots = 0
-        # Whether the current slot's record is retried if missing at its aim (else
-        # the aim is a safe one), the outcomes of retried slots (True: it came
-        # late), and missing records not retried since the last retried one.
-        self._slot_retry = True
-        self._retry_outcomes: deque[bool] = deque(maxlen=RETRY_HISTORY)
-        self._unretried = 0
-        # Records left to wait patiently for, after a long gap.
-        self._verify = 0
-        self._errors = 0
-        self._error_retry_at: float | None = None
-        self._next_sunrise: float | None = None
-        self._next_sunset: float | None = None
+        self._retries = _RetryEvidence()
+        # Records left to wait patiently for, after a long gap (verifying).
+        self._records_to_verify = 0
+        self._sun = _Daylight()
+        # How long before sunrise the morning search starts (learnt).
         self._morning_lead = MORNING_LEAD
-        self._previous_sunrise: float | None = None
-        self._is_daylight = False
         self._thrifty = False
 
     # --- Inputs -------------------------------------------------------------------
@@ -499,20 +727,21 @@ class UploadPolicy:
                 record has none.
             asleep: Whether the record says the inverter went to sleep.
         """
-        self._errors = 0
-        self._error_retry_at = None
-        was_asleep, self._asleep = self._asleep, asleep
-        if upload_ts is None:
-            self._has_timestamp = False
-        else:
-            self._has_timestamp = True
-            if upload_ts not in self._seen:
-                if was_asleep and not asleep:
-                    self._check_morning_lead(now, upload_ts)
-                self._on_new_record(now, upload_ts)
-            elif self._slot is not None:
-                self._on_same_record(now)
+        if upload_ts is not None and upload_ts not in self._seen:
+            if self._reply_mode is PollMode.ASLEEP and not asleep:
+                self._check_morning_lead(now, upload_ts)
+            self._on_new_record(now, upload_ts, asleep=asleep)
+        elif (
+            upload_ts is not None
+            and self._slot is not None
+            and not asleep
+            and self._missed_slots < DORMANT_SLOTS
+        ):
+            # Not there yet: a poll for the slot that did not find its record.
+            self._on_same_record(now, self._slot)
         self._last_poll = now
+        self._backoff = None
+        self._mode = self._mode_after_reply(upload_ts, asleep=asleep)
 
     def observe_error(self, now: float, *, rate_limited: bool = False) -> None:
         """Back off after a failed call.
@@ -521,12 +750,13 @@ class UploadPolicy:
             now: When the call failed.
             rate_limited: Whether the cloud said the token called too often.
         """
-        self._errors += 1
-        delay = min(ERROR_CAP, ERROR_BASE * 2.0 ** min(self._errors - 1, 30))
+        errors = 1 if self._backoff is None else self._backoff.errors + 1
+        delay = min(ERROR_CAP, ERROR_BASE * 2.0 ** min(errors - 1, 30))
         if rate_limited:
             delay = max(delay, RATE_LIMIT_MIN_DELAY)
         delay *= 1.0 - ERROR_JITTER * self._rng.random()
-        self._error_retry_at = now + delay
+        self._backoff = _Backoff(errors, now + delay, self._reply_mode)
+        self._mode = PollMode.BACKING_OFF
 
     def set_daylight_hint(
         self,
@@ -545,20 +775,13 @@ class UploadPolicy:
             is_daylight: Whether the sun is up now.
             next_sunset_ts: The next sunset (UNIX time), or None if unknown.
         """
-        if next_sunrise_ts is None:
-            # No sun to go by (polar day or night, or the plant's sun is unknown).
-            self._previous_sunrise = None
-        elif self._next_sunrise is not None and next_sunrise_ts > self._next_sunrise:
-            self._previous_sunrise = self._next_sunrise
-        self._next_sunrise = next_sunrise_ts
-        self._next_sunset = next_sunset_ts
-        self._is_daylight = is_daylight
+        self._sun.update(next_sunrise_ts, is_daylight, next_sunset_ts)
 
     def set_thrifty(self, thrifty: bool) -> None:
         """Save calls while the token's budget runs short (see TokenBudget).
 
         A thrifty policy aims a little later, gives up a slot after one poll
-        instead of retrying, probes only to learn the offset (not to check it),
+        instead of retrying, probes only to learn the delay (not to check it),
         and polls every other slot around sunrise. It may then miss an unusually
         late record.
 
@@ -575,21 +798,13 @@ class UploadPolicy:
         Args:
             now: The current time.
         """
-        if self._last_poll is None:
-            return now if self._error_retry_at is None else self._error_retry_at
-        if self._quiet:
-            planned = self._quiet_poll()
-        elif not self._has_timestamp or self._slot is None:
-            planned = self._last_poll + self._cadence
-        else:
-            planned = self._slot_poll()
-        planned = max(planned, self._last_poll + MIN_POLL_GAP)
-        if self._error_retry_at is None:
-            return planned
-        # After a failure: back off, but never poll more often than the quiet rate.
-        return (
-            max(self._error_retry_at, planned) if self._quiet else self._error_retry_at
-        )
+        match self._mode:
+            case PollMode.STARTING:
+                return now
+            case PollMode.BACKING_OFF:
+                return self._backoff_poll()
+            case mode:
+                return self._planned_poll(mode)
 
     def staleness_priority(self, now: float) -> float:
         """Return how many seconds this inverter's next data is overdue.
@@ -602,185 +817,168 @@ class UploadPolicy:
         Args:
             now: The current time.
         """
-        if self._last_poll is None:
+        mode = self._reply_mode
+        if mode is PollMode.STARTING:
             return 0.0
-        if self._quiet or self._slot_due is None:
+        if mode in _QUIET_MODES or self._slot is None:
             return now - (self.next_poll(now) + QUIET_DEFERENCE)
-        return now - self._slot_due
+        return now - self._slot.due
 
     # --- State for the coordinator and diagnostics ---------------------------------
 
     @property
     def cadence(self) -> float:
         """Return the learned upload cadence (s)."""
-        return self._cadence
+        return self._cadence.period
 
     @property
-    def offset(self) -> float | None:
-        """Return the learned offset (s): availability on our clock minus upload_ts."""
-        return self._offset.estimate()
+    def publish_delay(self) -> float | None:
+        """Return the learnt publish delay (s): availability minus upload instant."""
+        return self._delay.estimate()
 
     @property
-    def expected_next_upload(self) -> float | None:
-        """Return the expected next upload instant (upload clock), if uploading."""
-        return None if self._quiet else self._slot
+    def mode(self) -> PollMode:
+        """Return what the policy polls for (see the module docstring)."""
+        return self._mode
+
+    def diagnostics(self) -> dict[str, str | float | int | bool | None]:
+        """Return the mode and the learnt state, for the diagnostics download."""
+        slot, backoff = self._slot, self._backoff
+        expected = None
+        if slot is not None and self._reply_mode not in _QUIET_MODES:
+            expected = slot.expected
+        return {
+            "mode": self._mode.value,
+            "thrifty": self._thrifty,
+            "cadence": self._cadence.period,
+            "publish_delay": self.publish_delay,
+            "publish_delay_lower": _finite(self._delay.lower),
+            "publish_delay_upper": _finite(self._delay.upper),
+            "late_margin": self._late_margin,
+            "last_upload_ts": self._last_upload_ts,
+            "expected_next_upload": expected,
+            "missed_slots": self._missed_slots,
+            "retries_found_late": self._retries.found_late,
+            "retries_found_nothing": self._retries.found_nothing,
+            "retries_missing_records": None if slot is None else slot.retry,
+            "consecutive_errors": 0 if backoff is None else backoff.errors,
+            "morning_search_lead": self._morning_lead,
+        }
+
+    # --- Modes --------------------------------------------------------------------
 
     @property
-    def last_upload_ts(self) -> float | None:
-        """Return the upload instant of the latest record seen."""
-        return self._last_upload_ts
+    def _reply_mode(self) -> PollMode:
+        """Return the mode the last reply led to (the one a backoff interrupted)."""
+        return self._mode if self._backoff is None else self._backoff.interrupted
+
+    def _mode_after_reply(self, upload_ts: float | None, *, asleep: bool) -> PollMode:
+        """Return the mode a reply leads to (the table in the module docstring)."""
+        if asleep:
+            return PollMode.ASLEEP
+        if self._missed_slots >= DORMANT_SLOTS:
+            return PollMode.DORMANT
+        if upload_ts is None or self._slot is None:
+            return PollMode.UNDATED
+        if not self._jitter_known or not self._delay.learnt:
+            return PollMode.LEARNING
+        if self._records_to_verify:
+            return PollMode.VERIFYING
+        return PollMode.SETTLED
+
+    def _planned_poll(self, mode: PollMode) -> float:
+        """Return the next poll of a mode that a reply led to."""
+        assert self._last_poll is not None
+        match mode:
+            case PollMode.ASLEEP | PollMode.DORMANT:
+                planned = self._quiet_poll(asleep=mode is PollMode.ASLEEP)
+            case PollMode.UNDATED:
+                planned = self._last_poll + self._cadence.period
+            case _:
+                # Learning, verifying, settled: aiming at the slot.
+                assert self._slot is not None
+                planned = self._slot_poll(self._slot)
+        return max(planned, self._last_poll + MIN_POLL_GAP)
+
+    def _backoff_poll(self) -> float:
+        """Return the retry after failed calls, at the quiet rate at most."""
+        backoff = self._backoff
+        assert backoff is not None
+        if backoff.interrupted in _QUIET_MODES:
+            return max(backoff.retry_at, self._planned_poll(backoff.interrupted))
+        return backoff.retry_at
+
+    # --- Learning -----------------------------------------------------------------
 
     @property
-    def consecutive_errors(self) -> int:
-        """Return the number of failed calls since the last success."""
-        return self._errors
-
-    @property
-    def late_margin(self) -> float:
+    def _late_margin(self) -> float:
         """Return the allowance (s) for uploads later than predicted."""
         if not self._trackers:
             return DEFAULT_LATE_MARGIN
         margin = self._best_tracker().late_margin()
         if self._thrifty:
             margin += THRIFTY_MARGIN
-        return min(margin, self._cadence / 4)
+        return min(margin, self._cadence.period / 4)
 
-    @property
-    def asleep(self) -> bool:
-        """Return whether the last record said the inverter sleeps."""
-        return self._asleep
-
-    @property
-    def uploading(self) -> bool:
-        """Return whether uploads are arriving (not asleep, not given up)."""
-        return self._last_upload_ts is not None and not self._quiet
-
-    def diagnostics(self) -> dict[str, float | int | bool | None]:
-        """Return the learned state, for the diagnostics download."""
-        return {
-            "cadence": self._cadence,
-            "offset": self.offset,
-            "offset_lower": _finite(self._offset.lower),
-            "offset_upper": _finite(self._offset.upper),
-            "late_margin": self.late_margin,
-            "last_upload_ts": self._last_upload_ts,
-            "expected_next_upload": self.expected_next_upload,
-            "missed_slots": self._missed_slots,
-            "retries_found_late": sum(self._retry_outcomes),
-            "retries_found_nothing": len(self._retry_outcomes)
-            - sum(self._retry_outcomes),
-            "retries_missing_records": self._slot_retry,
-            "consecutive_errors": self._errors,
-            "asleep": self._asleep,
-            "uploading": self.uploading,
-        }
-
-    # --- Learning -----------------------------------------------------------------
-
-    @property
-    def _quiet(self) -> bool:
-        return self._asleep or self._missed_slots >= DORMANT_SLOTS
-
-    def _on_new_record(self, now: float, upload_ts: float) -> None:
+    def _on_new_record(self, now: float, upload_ts: float, *, asleep: bool) -> None:
         previous = self._last_upload_ts
+        slot = self._slot
         if (
-            self._slot_retry
-            and self._slot_misses
-            and self._slot is not None
-            and self.late_margin + LATE_BEYOND
-            < upload_ts - self._slot
-            < self._cadence / 2
+            slot is not None
+            and slot.retry
+            and slot.misses
+            and self._late_margin + LATE_BEYOND
+            < upload_ts - slot.expected
+            < self._cadence.period / 2
         ):
             # A retry found the slot's record uploaded clearly later than the jitter
             # allows: uploads come late, retries pay off. (One uploaded about within
             # the jitter was aimed at a moment too early: that teaches the jitter
-            # and the offset, not this.)
-            self._retry_outcomes.append(True)
+            # and the delay, not this.)
+            self._retries.came_late()
         lo = -math.inf if self._last_poll is None else self._last_poll - upload_ts
         hi = now - upload_ts
         if lo <= hi:
-            before = self._offset.estimate()
-            self._offset.add(lo, hi)
-            after = self._offset.estimate()
-            if self._slot_probed and before is not None and after is not None:
-                hit = (
-                    self._probe_at is not None
-                    and now >= self._probe_at - TIME_TOLERANCE
+            before = self._delay.estimate()
+            self._delay.add(lo, hi)
+            after = self._delay.estimate()
+            if (
+                slot is not None
+                and slot.probed
+                and before is not None
+                and after is not None
+            ):
+                hit = slot.probe_at is not None and now >= slot.probe_at - TIMER_SLACK
+                self._delay.probed(
+                    self._cadence.period, hit=hit, lowered_by=before - after
                 )
-                self._offset.probed(self._cadence, hit=hit, lowered_by=before - after)
-        self._verify = max(0, self._verify - 1)
+        self._records_to_verify = max(0, self._records_to_verify - 1)
         if (
             previous is not None
-            and upload_ts - previous > MAX_GAP_PERIODS * self._cadence
+            and upload_ts - previous > MAX_GAP_PERIODS * self._cadence.period
         ):
             # After a night or an outage: the clocks may have drifted apart.
-            self._verify = VERIFY_RECORDS
-            self._offset.recheck()
-        self._learn_cadence(upload_ts, previous)
+            self._records_to_verify = VERIFY_RECORDS
+            self._delay.recheck()
+        self._cadence.learn(upload_ts, previous)
         self._learn_phase(upload_ts, previous)
         self._seen.append(upload_ts)
         self._last_upload_ts = upload_ts
         self._missed_slots = 0
-        self._open_slot(now)
-        if self._asleep:
-            # Nothing is expected until the inverter wakes up.
-            self._slot = self._slot_due = None
-            self._probe_at = None
-            self._slot_probed = False
-
-    def _learn_cadence(self, upload_ts: float, previous: float | None) -> None:
-        if previous is None or upload_ts <= previous:
-            return
-        gap = upload_ts - previous
-        periods = max(1, round(gap / self._cadence))
-        if periods > MAX_GAP_PERIODS:
-            self._uploads.clear()
-            self._uploads.append(upload_ts)
-            return
-        if not MIN_CADENCE <= gap / periods <= MAX_CADENCE:
-            return
-        if not self._uploads:
-            self._uploads.append(previous)
-        self._periods.append(gap / periods)
-        self._gaps.append(gap)
-        self._uploads.append(upload_ts)
-        if len(self._periods) >= MIN_CADENCE_SAMPLES:
-            coarse = median(self._periods)
-            if (typical := median(self._gaps)) >= 1.5 * coarse:
-                # Most gaps span several assumed periods: the uploads are rarer,
-                # not missed.
-                coarse = typical
-            self._cadence = self._refine_cadence(coarse)
-
-    def _refine_cadence(self, coarse: float) -> float:
-        """Sharpen a cadence with differences across half the remembered uploads.
-
-        Consecutive differences carry the full jitter; differences over many periods
-        divide it by the number of periods, and their median stays robust.
-        """
-        uploads = list(self._uploads)
-        span = len(uploads) // 2
-        estimates = [
-            (uploads[i + span] - uploads[i]) / periods
-            for i in range(len(uploads) - span)
-            if (periods := round((uploads[i + span] - uploads[i]) / coarse)) >= 1
-        ]
-        if span < 2 or not estimates:
-            return coarse
-        refined = median(estimates)
-        return refined if abs(refined - coarse) <= coarse / 10 else coarse
+        # Asleep, nothing is expected until the inverter wakes up.
+        self._slot = None if asleep else self._first_slot(now)
 
     def _learn_phase(self, upload_ts: float, previous: float | None) -> None:
         if previous is None or not self._trackers:
             self._trackers = [_PhaseTracker(gain, upload_ts) for gain in TRACKER_GAINS]
             return
-        if not 0 < upload_ts - previous <= MAX_GAP_PERIODS * self._cadence:
+        if not 0 < upload_ts - previous <= MAX_GAP_PERIODS * self._cadence.period:
             # After a night or an outage the inverter starts a new rhythm.
             for tracker in self._trackers:
                 tracker.resync(upload_ts)
             return
         for tracker in self._trackers:
-            tracker.update(upload_ts, self._cadence)
+            tracker.update(upload_ts, self._cadence.period)
 
     @property
     def _jitter_known(self) -> bool:
@@ -791,130 +989,107 @@ class UploadPolicy:
 
     # --- Slots --------------------------------------------------------------------
 
-    def _open_slot(self, now: float) -> None:
-        """Aim at the upload after the one just seen."""
-        self._slot = self._best_tracker().anchor + self._cadence
-        self._slot_misses = 0
-        self._slot_retry = self._worth_retrying()
-        self._slot_due = self._safe_aim()
-        self._probe_at = None
-        self._slot_probed = False
-        tested = self._offset.probe_offset(self._cadence)
-        if tested is None or (self._thrifty and self._offset.settled):
-            return
-        probe_at = self._slot + tested + SAFETY_MARGIN
-        if now + MIN_POLL_GAP < probe_at < self._safe_aim():
-            self._probe_at = probe_at
-            self._slot_probed = True
-            self._slot_due = probe_at
+    def _first_slot(self, now: float) -> _Slot:
+        """Aim at the upload after the one just seen, with a probe if one is due."""
+        slot = self._slot_at(self._best_tracker().anchor + self._cadence.period)
+        tested = self._delay.probe_delay(self._cadence.period)
+        if tested is None or (self._thrifty and self._delay.learnt):
+            return slot
+        probe_at = slot.expected + tested + SAFETY_MARGIN
+        if now + MIN_POLL_GAP < probe_at < slot.due:
+            slot.probe_at = slot.due = probe_at
+            slot.probed = True
+        return slot
 
-    def _safe_aim(self) -> float:
-        """Return when the slot's record should be there (our clock).
+    def _slot_at(self, expected: float) -> _Slot:
+        """Return a slot for the upload expected at ``expected`` (upload clock)."""
+        retry = self._worth_retrying()
+        return _Slot(expected, retry, self._safe_aim(expected, retry=retry))
 
-        With the estimated offset if a missing record is retried; else with the
-        upper bound of the offset, which a record has proved, and a little more
+    def _safe_aim(self, expected: float, *, retry: bool) -> float:
+        """Return when a slot's record should be there (our clock).
+
+        With the estimated delay if a missing record is retried; else with the
+        upper bound of the delay, which a record has proved, and a little more
         margin (a moment later, so that a missing record is one not uploaded
         rather than one aimed at too early).
         """
-        assert self._slot is not None
-        offset = self._offset.estimate()
-        assert offset is not None
-        if not self._slot_retry and math.isfinite(self._offset.upper):
-            offset = max(offset, self._offset.upper) + UNRETRIED_MARGIN
-        return self._slot + offset + self.late_margin + SAFETY_MARGIN
+        delay = self._delay.estimate()
+        assert delay is not None
+        if not retry and math.isfinite(self._delay.upper):
+            delay = max(delay, self._delay.upper) + UNRETRIED_MARGIN
+        return expected + delay + self._late_margin + SAFETY_MARGIN
 
     def _give_up_after(self) -> float:
         if self._thrifty:
             return 0.0
-        if not self._jitter_known or self._verify:
-            # Until the jitter and the offset are known (again), a late upload is
+        if not self._jitter_known or self._records_to_verify:
+            # Until the jitter and the delay are known (again), a late upload is
             # as likely as a missed one.
-            return self._cadence / 3
+            return self._cadence.period / 3
         return min(
-            max(GIVE_UP_MIN, GIVE_UP_FACTOR * self.late_margin), self._cadence / 3
+            max(GIVE_UP_MIN, GIVE_UP_FACTOR * self._late_margin),
+            self._cadence.period / 3,
         )
 
-    def _on_same_record(self, now: float) -> None:
-        """Count a poll that found no new record against the current slot."""
-        if self._quiet:
+    def _on_same_record(self, now: float, slot: _Slot) -> None:
+        """Count a poll that found no new record against the slot waited for."""
+        safe = self._safe_aim(slot.expected, retry=slot.retry)
+        if slot.probe_at is not None and now >= slot.probe_at - TIMER_SLACK:
+            slot.probe_at = None
+        if now < safe - TIMER_SLACK:
             return
-        safe = self._safe_aim()
-        if self._probe_at is not None and now >= self._probe_at - TIME_TOLERANCE:
-            self._probe_at = None
-        if now < safe - TIME_TOLERANCE:
+        slot.misses += 1
+        step = RETRY_STEPS[min(slot.misses, len(RETRY_STEPS)) - 1]
+        if slot.retry and now + step <= safe + self._give_up_after():
             return
-        self._slot_misses += 1
-        step = RETRY_STEPS[min(self._slot_misses, len(RETRY_STEPS)) - 1]
-        if self._slot_retry and now + step <= safe + self._give_up_after():
-            return
-        if self._slot_retry:
+        if slot.retry:
             # Retried in vain: this one was not uploaded.
-            self._retry_outcomes.append(False)
-            self._unretried = 0
+            self._retries.never_came()
         else:
-            self._unretried += 1
+            self._retries.not_retried()
         # Clearly missed: aim at the following slot (and skip any that passed).
-        self._next_slot()
-        while self._safe_aim() + self._give_up_after() < now:
-            self._next_slot()
+        slot = self._next_slot(slot)
+        while (
+            self._safe_aim(slot.expected, retry=slot.retry) + self._give_up_after()
+            < now
+        ):
+            slot = self._next_slot(slot)
 
     def _worth_retrying(self) -> bool:
         """Return whether to retry the slot's record if missing (see RETRY_HISTORY)."""
         if self._thrifty:
             return False
-        outcomes = self._retry_outcomes
         return (
             not self._jitter_known
-            or not self._offset.settled
-            or bool(self._verify)
-            or len(outcomes) < RETRY_EVIDENCE
-            or sum(outcomes) * RETRY_LATE_SHARE >= len(outcomes)
-            or self._unretried >= RETRY_EXPLORE_EVERY
+            or not self._delay.learnt
+            or bool(self._records_to_verify)
+            or self._retries.worth_retrying
         )
 
-    def _next_slot(self) -> None:
-        assert self._slot is not None
-        self._slot += self._cadence
-        self._slot_misses = 0
-        self._slot_retry = self._worth_retrying()
-        self._slot_due = self._safe_aim()
-        self._probe_at = None
-        self._slot_probed = False
+    def _next_slot(self, slot: _Slot) -> _Slot:
+        """Give a slot up: wait for the one after it."""
+        self._slot = self._slot_at(slot.expected + self._cadence.period)
         self._missed_slots += 1
+        return self._slot
 
-    def _slot_poll(self) -> float:
+    def _slot_poll(self, slot: _Slot) -> float:
         assert self._last_poll is not None
-        if self._probe_at is not None:
-            planned = self._probe_at
-        elif self._slot_misses == 0:
-            planned = self._safe_aim()
-        else:
-            planned = (
-                self._last_poll
-                + RETRY_STEPS[min(self._slot_misses, len(RETRY_STEPS)) - 1]
-            )
-        return planned
+        if slot.probe_at is not None:
+            return slot.probe_at
+        if slot.misses == 0:
+            return self._safe_aim(slot.expected, retry=slot.retry)
+        return self._last_poll + RETRY_STEPS[min(slot.misses, len(RETRY_STEPS)) - 1]
 
-    def _quiet_poll(self) -> float:
-        """Return the next poll while asleep or not uploading."""
+    def _quiet_poll(self, *, asleep: bool) -> float:
+        """Return the next poll while asleep or dormant."""
         assert self._last_poll is not None
         last = self._last_poll
         planned = last + QUIET_INTERVAL
-        # Only with a sunrise to wake up for: without the hint, night is a guess.
-        if (
-            self._asleep
-            and self._next_sunrise is not None
-            and (
-                not self._is_daylight
-                or (
-                    self._next_sunset is not None
-                    and last + SUNSET_HORIZON >= self._next_sunset
-                )
-            )
-        ):
+        if asleep and self._sun.dark_until_sunrise(last):
             # Asleep through the night: nothing can change until the morning.
             planned = math.inf
-        for sunrise in self._sunrises():
+        for sunrise in self._sun.sunrises():
             start, end = sunrise - self._morning_lead, sunrise + MORNING_SPAN
             if last < end:
                 planned = min(planned, self._morning_poll(last, start))
@@ -923,8 +1098,8 @@ class UploadPolicy:
     def _check_morning_lead(self, now: float, upload_ts: float) -> None:
         """Start the morning search earlier if it began after the inverter woke."""
         assert self._last_poll is not None
-        available = upload_ts + self._search_offset()
-        for sunrise in self._sunrises():
+        available = upload_ts + self._search_delay()
+        for sunrise in self._sun.sunrises():
             start = sunrise - self._morning_lead
             if (
                 self._last_poll < start <= now <= sunrise + MORNING_SPAN
@@ -949,35 +1124,28 @@ class UploadPolicy:
         """
         if not self._trackers:
             # No rhythm known: just often enough never to miss the first record.
-            interval = self._cadence - 2 * (self.late_margin + SAFETY_MARGIN)
+            interval = self._cadence.period - 2 * (self._late_margin + SAFETY_MARGIN)
             if self._thrifty:
                 interval *= 2
             return max(start, last + interval)
-        gap = self._cadence if self._thrifty else MIN_POLL_GAP
+        gap = self._cadence.period if self._thrifty else MIN_POLL_GAP
         not_before = max(start, last + gap)
         base = (
             self._best_tracker().anchor
-            + self._search_offset()
-            + 2 * self.late_margin
+            + self._search_delay()
+            + 2 * self._late_margin
             + SAFETY_MARGIN
         )
-        return base + math.ceil((not_before - base) / self._cadence) * self._cadence
+        return (
+            base
+            + math.ceil((not_before - base) / self._cadence.period)
+            * self._cadence.period
+        )
 
-    def _search_offset(self) -> float:
-        """Return the offset to search with: learnt, else the prior."""
-        estimate = self._offset.estimate()
-        return OFFSET_PRIOR if estimate is None else estimate
-
-    def _sunrises(self) -> list[float]:
-        sunrises: list[float] = []
-        if self._next_sunrise is not None:
-            sunrises.append(self._next_sunrise)
-            if self._is_daylight and self._previous_sunrise is None:
-                # Started during the day: today's sunrise was about a day earlier.
-                sunrises.append(self._next_sunrise - 86400.0)
-        if self._previous_sunrise is not None:
-            sunrises.append(self._previous_sunrise)
-        return sunrises
+    def _search_delay(self) -> float:
+        """Return the delay to search with: learnt, else the prior."""
+        estimate = self._delay.estimate()
+        return DELAY_PRIOR if estimate is None else estimate
 
 
 def _finite(value: float) -> float | None:
