@@ -12,15 +12,17 @@ from aiohttp.test_utils import TestServer
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import CONF_TOKEN
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.sunvec.const import CONF_API_ADDRESS, CONF_WIFI_SN, DOMAIN
 from custom_components.sunvec.models import RealtimeData
 from sunvec_simulator import DEMO_TOKEN, SunvecCloud, create_app, demo_cloud
+
+from .portable_snapshots import PortableSnapshotExtension
 
 
 @pytest.fixture(autouse=True)
@@ -30,8 +32,11 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 
 @pytest.fixture
 def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    """Use Home Assistant's snapshot extension (syrupy's own fixture shadows phcc's)."""
-    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+    """Home Assistant's snapshot extension, in the form every release shares.
+
+    (syrupy's own fixture shadows phcc's.)
+    """
+    return snapshot.use_extension(PortableSnapshotExtension)
 
 
 API_ADDRESS = "https://api.sunvec-x.com"
@@ -134,6 +139,24 @@ async def cloud_url(socket_enabled: None, cloud: SunvecCloud) -> AsyncGenerator[
     await server.start_server()
     yield f"http://127.0.0.1:{server.port}"
     await server.close()
+
+
+def device_of_entry(
+    device_registry: dr.DeviceRegistry,
+    entry: MockConfigEntry,
+    identifier: tuple[str, str],
+) -> dr.DeviceEntry | None:
+    """Return the entry's device with ``identifier``, or None.
+
+    2026.10 deprecates ``async_get_device(identifiers=...)`` (it raises in tests), as
+    identifiers are unique per config entry only; 2025.4 lacks its replacement.
+    """
+    if hasattr(device_registry, "async_get_device_by_identifier"):
+        device: dr.DeviceEntry | None = device_registry.async_get_device_by_identifier(
+            identifier, entry.entry_id
+        )
+        return device
+    return device_registry.async_get_device(identifiers={identifier})
 
 
 def simulated_entry(
