@@ -61,6 +61,11 @@ class HomeAssistantClient:
                 return
             await asyncio.sleep(0.5)
 
+    async def version(self) -> str:
+        """Return the version of Home Assistant, e.g. "2026.10.4" (needs a login)."""
+        version: str = (await self.get("/api/config"))["version"]
+        return version
+
     async def onboarding_steps_done(self) -> dict[str, bool]:
         """Return each onboarding step and whether it is done (empty: all done)."""
         async with self._session.get(f"{self.base_url}/api/onboarding") as response:
