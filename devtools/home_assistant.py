@@ -136,14 +136,6 @@ class HomeAssistantClient:
         )
         return entries
 
-    async def remove_config_entry(self, entry_id: str) -> None:
-        """Remove a config entry, as its "Delete" menu item does."""
-        async with self._session.delete(
-            f"{self.base_url}/api/config/config_entries/entry/{entry_id}",
-            headers=self._headers,
-        ) as response:
-            await _json(response)
-
     async def start_config_flow(self, domain: str) -> dict[str, Any]:
         """Start adding an integration, as the "Add integration" dialog does."""
         step: dict[str, Any] = await self._post_json(

@@ -109,9 +109,8 @@ async def set_up_demo(client: HomeAssistantClient, api_address: str) -> list[str
     """Bring an instance to the demo: idempotent, so a second run changes nothing.
 
     Onboards as ``DEMO_OWNER`` unless done, logs in as the owner, adds the simulator's hybrid inverter
-    unless a Sunvec entry exists, and points an empty energy dashboard at it.
-    Removes what onboarding adds by itself, so the inverter is all there is.
-    Bound it with ``asyncio.timeout``.
+    unless a Sunvec entry exists, and points an empty energy dashboard at it, in
+    the format of the running Home Assistant. Bound it with ``asyncio.timeout``.
 
     Returns:
         What was done, for the user to read.
@@ -143,14 +142,6 @@ async def set_up_demo(client: HomeAssistantClient, api_address: str) -> list[str
         )
         await client.websocket_command("energy/save_prefs", **preferences)
         done.append("configured the energy dashboard")
-
-    if onboarded:
-        # Onboarding adds Google Translate, Met.no, Radio Browser and a shopping
-        # list; none belongs in this demo, and offline, without their
-        # requirements, the first three only fail.
-        for entry in await client.config_entries():
-            if entry["source"] == "onboarding":
-                await client.remove_config_entry(entry["entry_id"])
     return done
 
 

@@ -1,0 +1,193 @@
+"""Try the integration end to end on the installed Home Assistant, without a test harness.
+
+Started by ``scripts/try-release VERSION``, for a release that
+pytest-homeassistant-custom-component does not support yet. What a user does, as
+``scripts/develop`` does it, in a throw-away configuration on free loopback ports:
+start the simulator and ``hass``, onboard, add the hybrid inverter through the
+config flow, wait for its sensors to show numbers, point the energy dashboard at
+them (in this release's format) and ask ``energy/validate``. Then it reads what
+Home Assistant logged: any warning or error about the integration, a traceback
+through its code, or a Python deprecation warning raised in it (``hass`` runs with
+deprecation warnings shown) fails the run. Prints a report; exits 1 on a finding.
+"""
+
+# ruff: noqa: T201 (a command-line program: it reports with print)
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+import re
+import shutil
+import sys
+import tempfile
+
+import aiohttp
+
+from devtools.energy_dashboard import energy_preferences, no_issues
+from devtools.home_assistant import HomeAssistantClient
+from devtools.processes import (
+    LOOPBACK,
+    REPO,
+    free_port,
+    prepare_config,
+    start_home_assistant,
+    start_simulator,
+    stop,
+    wait_for_port,
+)
+from devtools.sunvec_demo import (
+    DEMO_OWNER,
+    DOMAIN,
+    energy_sensors,
+    inverter_entities,
+    set_up_demo,
+    wait_for_numbers,
+)
+
+START_TIMEOUT = 120.0
+STEP_TIMEOUT = 60.0
+STATISTICS_NOW = REPO / "tests" / "e2e" / "statistics_now"
+# A log record's first line: "2026-11-05 10:00:00.123 WARNING (MainThread) [name] ..."
+RECORD = re.compile(
+    r"^\d{4}-\d\d-\d\d \S+ (?P<level>[A-Z]+) \(\S+\) \[(?P<name>[^]]+)\]"
+)
+# Said of every custom integration at every start.
+NOT_TESTED = "We found a custom integration sunvec which has not been tested"
+
+
+def main() -> int:
+    """Run it; print what was seen; return 1 if anything is wrong."""
+    work_dir = Path(tempfile.mkdtemp(prefix="sunvec-release-"))
+    try:
+        return _run(work_dir)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _run(work_dir: Path) -> int:
+    config_dir = work_dir / "config"
+    simulator_port, http_port = free_port(), free_port()
+    prepare_config(
+        config_dir,
+        server_port=http_port,
+        extra_components={"statistics_now": STATISTICS_NOW},
+    )
+    console = work_dir / "hass.out"
+    with (work_dir / "simulator.out").open("wb") as output:
+        simulator = start_simulator(simulator_port, output=output)
+    try:
+        wait_for_port(simulator_port, simulator, timeout=30)
+        with console.open("wb") as output:
+            home_assistant = start_home_assistant(
+                config_dir,
+                output=output,
+                environment={"PYTHONWARNINGS": "default::DeprecationWarning"},
+            )
+        try:
+            wait_for_port(http_port, home_assistant, timeout=START_TIMEOUT)
+            seen, problems = asyncio.run(
+                _use(
+                    f"http://{LOOPBACK}:{http_port}",
+                    f"http://{LOOPBACK}:{simulator_port}",
+                )
+            )
+        finally:
+            stop(home_assistant)
+    finally:
+        stop(simulator)
+    findings = problems + _findings(
+        (config_dir / "home-assistant.log").read_text(errors="replace"),
+        console.read_text(errors="replace"),
+    )
+    print("\n".join([*seen, "", "Findings:", *(findings or ["none"])]))
+    return 1 if findings else 0
+
+
+async def _use(url: str, api_address: str) -> tuple[list[str], list[str]]:
+    """Do what a user does; return what was seen and what was wrong, line by line."""
+    async with aiohttp.ClientSession() as session:
+        client = HomeAssistantClient(session, url)
+        async with asyncio.timeout(START_TIMEOUT):
+            await client.wait_until_up()
+        async with asyncio.timeout(STEP_TIMEOUT):
+            done = await set_up_demo(client, api_address)
+            version = await client.version()
+            entities = await inverter_entities(client)
+            sensors = energy_sensors(entities)
+            await wait_for_numbers(client, [sensors.grid_import, sensors.solar])
+            states = {
+                state["entity_id"]: state["state"] for state in await client.states()
+            }
+            preferences = energy_preferences(sensors, version)
+            await client.call_service("statistics_now", "compile")
+            validation = await client.websocket_command("energy/validate")
+            entries = await client.config_entries(DOMAIN)
+    shown = {
+        entity_id: states[entity_id]
+        for entity_id in sorted(entities.values())
+        if entity_id in states
+    }
+    seen = [
+        f"Home Assistant {version}, logged in as {DEMO_OWNER.username}: {'; '.join(done)}.",
+        f"Config entries of {DOMAIN}: "
+        + ", ".join(f"{entry['title']} ({entry['state']})" for entry in entries),
+        f"{len(shown)} of its {len(entities)} entities have a state:",
+        *(f"  {entity_id} = {state}" for entity_id, state in shown.items()),
+        f"energy/validate: {validation}",
+    ]
+    problems = []
+    if validation != no_issues(preferences, validation):
+        problems.append("energy/validate reports issues")
+    if [entry["state"] for entry in entries] != ["loaded"]:
+        problems.append("the config entry is not loaded")
+    problems += [
+        f"{entity_id} has no value ({state})"
+        for entity_id, state in shown.items()
+        if state in ("unknown", "unavailable")
+    ]
+    return seen, problems
+
+
+def _findings(log: str, console: str) -> list[str]:
+    """Return what Home Assistant logged against the integration, one line each."""
+    findings = []
+    for record in _records(log):
+        first = record.splitlines()[0]
+        match = RECORD.match(first)
+        if match is None or NOT_TESTED in first:
+            continue
+        about_us = match["name"].startswith(f"custom_components.{DOMAIN}") or (
+            DOMAIN in first
+        )
+        through_us = "Traceback" in record and f"custom_components/{DOMAIN}/" in record
+        if match["level"] in ("WARNING", "ERROR", "CRITICAL") and (
+            about_us or through_us
+        ):
+            findings.append(first)
+        elif through_us:
+            findings.append(f"a traceback through the integration: {first}")
+    # Python's warnings that did not go to the log (as py.warnings) are printed.
+    findings += [
+        line
+        for line in console.splitlines()
+        if "Warning:" in line
+        and f"custom_components/{DOMAIN}/" in line
+        and not RECORD.match(line)
+    ]
+    return list(dict.fromkeys(findings))
+
+
+def _records(log: str) -> list[str]:
+    """Split a Home Assistant log into records (a first line and what follows it)."""
+    records: list[str] = []
+    for line in log.splitlines():
+        if RECORD.match(line) or not records:
+            records.append(line)
+        else:
+            records[-1] += "\n" + line
+    return records
+
+
+if __name__ == "__main__":
+    sys.exit(main())
