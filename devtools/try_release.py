@@ -96,11 +96,28 @@ def _run(work_dir: Path) -> int:
             stop(home_assistant)
     finally:
         stop(simulator)
-    findings = problems + _findings(
-        (config_dir / "home-assistant.log").read_text(errors="replace"),
-        console.read_text(errors="replace"),
+    log = (config_dir / "home-assistant.log").read_text(errors="replace")
+    findings = problems + _findings(log, console.read_text(errors="replace"))
+    others = [
+        first
+        for first in (record.splitlines()[0] for record in _records(log))
+        if (match := RECORD.match(first))
+        and match["level"] in ("WARNING", "ERROR", "CRITICAL")
+        and first not in findings
+    ]
+    print(
+        "\n".join(
+            [
+                *seen,
+                "",
+                "Other warnings and errors in Home Assistant's log (for information):",
+                *(others or ["none"]),
+                "",
+                "Findings:",
+                *(findings or ["none"]),
+            ]
+        )
     )
-    print("\n".join([*seen, "", "Findings:", *(findings or ["none"])]))
     return 1 if findings else 0
 
 
