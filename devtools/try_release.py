@@ -5,7 +5,8 @@ pytest-homeassistant-custom-component does not support yet. What a user does, as
 ``scripts/develop`` does it, in a throw-away configuration on free loopback ports:
 start the simulator and ``hass``, onboard, add the hybrid inverter through the
 config flow, wait for its sensors to show numbers, point the energy dashboard at
-them (in this release's format) and ask ``energy/validate``. Then it reads what
+them (in this release's format) and ask ``energy/validate``; restart ``hass`` and
+read the states again (what the entities restore). Then it reads what
 Home Assistant logged: any warning or error about the integration, a traceback
 through its code, or a Python deprecation warning raised in it (``hass`` runs with
 deprecation warnings shown) fails the run. Prints a report; exits 1 on a finding.
@@ -21,6 +22,7 @@ import re
 import shutil
 import sys
 import tempfile
+from typing import Any
 
 import aiohttp
 
@@ -68,36 +70,42 @@ def main() -> int:
 def _run(work_dir: Path) -> int:
     config_dir = work_dir / "config"
     simulator_port, http_port = free_port(), free_port()
+    url = f"http://{LOOPBACK}:{http_port}"
+    api_address = f"http://{LOOPBACK}:{simulator_port}"
     prepare_config(
         config_dir,
         server_port=http_port,
         extra_components={"statistics_now": STATISTICS_NOW},
     )
     console = work_dir / "hass.out"
+    seen: list[str] = []
+    findings: list[str] = []
+    logs: list[str] = []
     with (work_dir / "simulator.out").open("wb") as output:
         simulator = start_simulator(simulator_port, output=output)
     try:
         wait_for_port(simulator_port, simulator, timeout=30)
-        with console.open("wb") as output:
-            home_assistant = start_home_assistant(
-                config_dir,
-                output=output,
-                environment={"PYTHONWARNINGS": "default::DeprecationWarning"},
-            )
-        try:
-            wait_for_port(http_port, home_assistant, timeout=START_TIMEOUT)
-            seen, problems = asyncio.run(
-                _use(
-                    f"http://{LOOPBACK}:{http_port}",
-                    f"http://{LOOPBACK}:{simulator_port}",
+        # Set up as a user does, then restart: what the entities restore.
+        for step in (_set_up, _after_a_restart):
+            with console.open("ab") as output:
+                home_assistant = start_home_assistant(
+                    config_dir,
+                    output=output,
+                    environment={"PYTHONWARNINGS": "default::DeprecationWarning"},
                 )
-            )
-        finally:
-            stop(home_assistant)
+            try:
+                wait_for_port(http_port, home_assistant, timeout=START_TIMEOUT)
+                step_seen, step_problems = asyncio.run(step(url, api_address))
+                seen += step_seen
+                findings += step_problems
+            finally:
+                stop(home_assistant)
+            # Read before the next start, which moves it to home-assistant.log.1.
+            logs.append((config_dir / "home-assistant.log").read_text(errors="replace"))
     finally:
         stop(simulator)
-    log = (config_dir / "home-assistant.log").read_text(errors="replace")
-    findings = problems + _findings(log, console.read_text(errors="replace"))
+    log = "\n".join(logs)
+    findings += _findings(log, console.read_text(errors="replace"))
     others = [
         first
         for first in (record.splitlines()[0] for record in _records(log))
@@ -121,7 +129,7 @@ def _run(work_dir: Path) -> int:
     return 1 if findings else 0
 
 
-async def _use(url: str, api_address: str) -> tuple[list[str], list[str]]:
+async def _set_up(url: str, api_address: str) -> tuple[list[str], list[str]]:
     """Do what a user does; return what was seen and what was wrong, line by line."""
     async with aiohttp.ClientSession() as session:
         client = HomeAssistantClient(session, url)
@@ -130,40 +138,70 @@ async def _use(url: str, api_address: str) -> tuple[list[str], list[str]]:
         async with asyncio.timeout(STEP_TIMEOUT):
             done = await set_up_demo(client, api_address)
             version = await client.version()
-            entities = await inverter_entities(client)
-            sensors = energy_sensors(entities)
-            await wait_for_numbers(client, [sensors.grid_import, sensors.solar])
-            states = {
-                state["entity_id"]: state["state"] for state in await client.states()
-            }
-            preferences = energy_preferences(sensors, version)
+            states, entities, entries = await _inverter(client)
+            preferences = energy_preferences(energy_sensors(entities), version)
             await client.call_service("statistics_now", "compile")
             validation = await client.websocket_command("energy/validate")
-            entries = await client.config_entries(DOMAIN)
-    shown = {
-        entity_id: states[entity_id]
-        for entity_id in sorted(entities.values())
-        if entity_id in states
-    }
     seen = [
         f"Home Assistant {version}, logged in as {DEMO_OWNER.username}: {'; '.join(done)}.",
-        f"Config entries of {DOMAIN}: "
-        + ", ".join(f"{entry['title']} ({entry['state']})" for entry in entries),
-        f"{len(shown)} of its {len(entities)} entities have a state:",
-        *(f"  {entity_id} = {state}" for entity_id, state in shown.items()),
+        *_describe(states, entities, entries),
         f"energy/validate: {validation}",
     ]
-    problems = []
+    problems = _problems(states, entries)
     if validation != no_issues(preferences, validation):
         problems.append("energy/validate reports issues")
-    if [entry["state"] for entry in entries] != ["loaded"]:
-        problems.append("the config entry is not loaded")
-    problems += [
+    return seen, problems
+
+
+async def _after_a_restart(url: str, api_address: str) -> tuple[list[str], list[str]]:
+    """Log in again after a restart; return what was seen and what was wrong."""
+    async with aiohttp.ClientSession() as session:
+        client = HomeAssistantClient(session, url)
+        async with asyncio.timeout(START_TIMEOUT):
+            await client.wait_until_up()
+        async with asyncio.timeout(STEP_TIMEOUT):
+            await client.login(DEMO_OWNER.username, DEMO_OWNER.password)
+            await client.wait_until_running()
+            states, entities, entries = await _inverter(client)
+    seen = ["", "After a restart:", *_describe(states, entities, entries)]
+    return seen, _problems(states, entries)
+
+
+async def _inverter(
+    client: HomeAssistantClient,
+) -> tuple[dict[str, str], dict[str, str], list[dict[str, Any]]]:
+    """Return the inverter's entity states (once the energy sensors have numbers)."""
+    entities = await inverter_entities(client)
+    sensors = energy_sensors(entities)
+    await wait_for_numbers(client, [sensors.grid_import, sensors.solar])
+    states = {
+        state["entity_id"]: state["state"]
+        for state in await client.states()
+        if state["entity_id"] in entities.values()
+    }
+    return states, entities, await client.config_entries(DOMAIN)
+
+
+def _describe(
+    states: dict[str, str], entities: dict[str, str], entries: list[dict[str, Any]]
+) -> list[str]:
+    return [
+        f"Config entries of {DOMAIN}: "
+        + ", ".join(f"{entry['title']} ({entry['state']})" for entry in entries),
+        f"{len(states)} of its {len(entities)} entities have a state:",
+        *(f"  {entity_id} = {states[entity_id]}" for entity_id in sorted(states)),
+    ]
+
+
+def _problems(states: dict[str, str], entries: list[dict[str, Any]]) -> list[str]:
+    problems = [
         f"{entity_id} has no value ({state})"
-        for entity_id, state in shown.items()
+        for entity_id, state in sorted(states.items())
         if state in ("unknown", "unavailable")
     ]
-    return seen, problems
+    if [entry["state"] for entry in entries] != ["loaded"]:
+        problems.append("the config entry is not loaded")
+    return problems
 
 
 def _findings(log: str, console: str) -> list[str]:

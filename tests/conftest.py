@@ -40,7 +40,7 @@ def assert_no_traceback_logged(caplog: pytest.LogCaptureFixture) -> None:
     at any level, or one at warning or above on any logger whose exception went
     through the integration's code (one that escaped it, which Home Assistant
     logs). Not counted: the traceback that Home Assistant's own code adds at debug
-    level after the error line of a failed update ("Full error", from 2026.x),
+    level after the error line of a failed update ("Full error", as 2026.10 does),
     which it writes on the coordinator's logger, the integration's; nor other
     libraries' own troubles (aiohttp's access log under a frozen clock).
     """

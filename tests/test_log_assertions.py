@@ -90,7 +90,7 @@ def test_an_error_that_escaped_the_integration_fails(
 def test_home_assistants_own_debug_traceback_and_other_libraries_pass(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """The coordinator's "Full error" detail (2026.x), and tracebacks not from us."""
+    """The coordinator's "Full error" detail (2026.10), and tracebacks not from us."""
     ours = _integration_error()
     _log(
         caplog,
