@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from ctypes.util import find_library
+import shutil
 import signal
 import subprocess
 import sys
@@ -71,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     # Stop as cleanly on SIGTERM (e.g. from an IDE) as on Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
 
+    _hint_at_missing_system_packages()
     started = time.monotonic()
     prepare_config(CONFIG_DIR)
     children: list[subprocess.Popen[bytes]] = []
@@ -112,6 +115,20 @@ def main(argv: list[str] | None = None) -> int:
         # Home Assistant first, so that it does not log the simulator going away.
         for child in reversed(children):
             stop(child)
+
+
+def _hint_at_missing_system_packages() -> None:
+    """Say which of Home Assistant's system packages are missing, and what shows it."""
+    missing = []
+    if find_library("turbojpeg") is None:
+        missing.append(("libturbojpeg0", "camera code"))
+    if shutil.which("ffmpeg") is None:
+        missing.append(("ffmpeg", "ffmpeg integration (set up from 2026.x)"))
+    for package, part in missing:
+        print(
+            f"Note: without {package}, Home Assistant's {part} logs a traceback at"
+            f" start, harmless here (Debian, Ubuntu: sudo apt-get install {package})."
+        )
 
 
 async def _set_up(api_address: str) -> tuple[list[str], str | None]:

@@ -61,6 +61,11 @@ class HomeAssistantClient:
                 return
             await asyncio.sleep(0.5)
 
+    async def version(self) -> str:
+        """Return the version of Home Assistant, e.g. "2026.10.4" (needs a login)."""
+        version: str = (await self.get("/api/config"))["version"]
+        return version
+
     async def onboarding_steps_done(self) -> dict[str, bool]:
         """Return each onboarding step and whether it is done (empty: all done)."""
         async with self._session.get(f"{self.base_url}/api/onboarding") as response:
@@ -130,14 +135,6 @@ class HomeAssistantClient:
             f"/api/config/config_entries/entry{query}"
         )
         return entries
-
-    async def remove_config_entry(self, entry_id: str) -> None:
-        """Remove a config entry, as its "Delete" menu item does."""
-        async with self._session.delete(
-            f"{self.base_url}/api/config/config_entries/entry/{entry_id}",
-            headers=self._headers,
-        ) as response:
-            await _json(response)
 
     async def start_config_flow(self, domain: str) -> dict[str, Any]:
         """Start adding an integration, as the "Add integration" dialog does."""

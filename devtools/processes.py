@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 import contextlib
+import json
 import os
 from pathlib import Path
 import signal
@@ -114,8 +115,10 @@ def prepare_config(
     itself, links ``custom_components`` to the repository's, and sets the HTTP
     port when ``server_port`` is given. ``extra_components`` (name → folder) are
     linked beside the integration and set up from the configuration (tests only).
+    Before the first start, marks onboarding's core configuration step as done.
     """
     config_dir.mkdir(parents=True, exist_ok=True)
+    _skip_core_config_step(config_dir)
     configuration = config_dir / "configuration.yaml"
     if configuration.resolve() != CONFIG_TEMPLATE:
         text = CONFIG_TEMPLATE.read_text()
@@ -137,10 +140,45 @@ def prepare_config(
         (link / name).symlink_to(source, target_is_directory=True)
 
 
+def _skip_core_config_step(config_dir: Path) -> None:
+    """Mark onboarding's core configuration step done, unless onboarding has begun.
+
+    ``configuration.yaml`` sets the location, units and currency, which is what
+    that step asks for. Finishing the step also starts the config flows of
+    Google Translate, Met.no, Radio Browser and a shopping list, which offline,
+    without their requirements (``--skip-pip``), fail with a traceback each.
+    The store is written in the format of the installed Home Assistant.
+    """
+    store = config_dir / ".storage" / "onboarding"
+    if store.exists():
+        return
+    # Imported only for a first start: importing it takes seconds.
+    from homeassistant.components import onboarding
+
+    store.parent.mkdir(exist_ok=True)
+    store.write_text(
+        json.dumps(
+            {
+                "version": onboarding.STORAGE_VERSION,
+                "minor_version": 1,
+                "key": store.name,
+                "data": {"done": [onboarding.STEP_CORE_CONFIG]},
+            },
+            indent=2,
+        )
+    )
+
+
 def start_home_assistant(
-    config_dir: Path, *, output: Output = None
+    config_dir: Path,
+    *,
+    output: Output = None,
+    environment: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start ``hass`` offline (no pip) on ``config_dir``; return at once."""
+    """Start ``hass`` offline (no pip) on ``config_dir``; return at once.
+
+    ``environment`` adds variables to the child's environment.
+    """
     return subprocess.Popen(  # noqa: S603 (our own command line)
         [
             sys.executable,
@@ -152,7 +190,7 @@ def start_home_assistant(
         ],
         # Not the repository, so that the integration is found through the link.
         cwd=config_dir,
-        env=_child_environment(),
+        env=_child_environment() | dict(environment or {}),
         stdout=output,
         stderr=output,
         start_new_session=True,

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from devtools.energy_dashboard import EnergySensors, energy_preferences
 from devtools.home_assistant import (
     HomeAssistantClient,
     HomeAssistantError,
@@ -89,56 +90,27 @@ async def wait_for_numbers(
         await asyncio.sleep(1)
 
 
-def energy_preferences(entities: dict[str, str]) -> dict[str, Any]:
-    """Return energy dashboard preferences fed by one inverter's sensors.
+def energy_sensors(entities: dict[str, str]) -> EnergySensors:
+    """Return the sensors of one inverter that feed the energy dashboard.
 
-    Grid and solar always; the battery when the inverter has one.
+    ``entities`` are its entity ids by entity description key; the battery's only
+    when the inverter has one.
     """
-    sources: list[dict[str, Any]] = [
-        {
-            "type": "grid",
-            "flow_from": [
-                {
-                    "stat_energy_from": entities[GRID_IMPORT],
-                    "stat_cost": None,
-                    "entity_energy_price": None,
-                    "number_energy_price": None,
-                }
-            ],
-            "flow_to": [
-                {
-                    "stat_energy_to": entities[GRID_EXPORT],
-                    "stat_compensation": None,
-                    "entity_energy_price": None,
-                    "number_energy_price": None,
-                }
-            ],
-            "cost_adjustment_day": 0,
-        },
-        {
-            "type": "solar",
-            "stat_energy_from": entities[SOLAR],
-            "config_entry_solar_forecast": None,
-        },
-    ]
-    if BATTERY_CHARGE in entities and BATTERY_DISCHARGE in entities:
-        sources.append(
-            {
-                "type": "battery",
-                "stat_energy_from": entities[BATTERY_DISCHARGE],
-                "stat_energy_to": entities[BATTERY_CHARGE],
-            }
-        )
-    return {"energy_sources": sources, "device_consumption": []}
+    return EnergySensors(
+        grid_import=entities[GRID_IMPORT],
+        grid_export=entities[GRID_EXPORT],
+        solar=entities[SOLAR],
+        battery_charge=entities.get(BATTERY_CHARGE),
+        battery_discharge=entities.get(BATTERY_DISCHARGE),
+    )
 
 
 async def set_up_demo(client: HomeAssistantClient, api_address: str) -> list[str]:
     """Bring an instance to the demo: idempotent, so a second run changes nothing.
 
     Onboards as ``DEMO_OWNER`` unless done, logs in as the owner, adds the simulator's hybrid inverter
-    unless a Sunvec entry exists, and points an empty energy dashboard at it.
-    Removes what onboarding adds by itself, so the inverter is all there is.
-    Bound it with ``asyncio.timeout``.
+    unless a Sunvec entry exists, and points an empty energy dashboard at it, in
+    the format of the running Home Assistant. Bound it with ``asyncio.timeout``.
 
     Returns:
         What was done, for the user to read.
@@ -165,18 +137,11 @@ async def set_up_demo(client: HomeAssistantClient, api_address: str) -> list[str
             if {GRID_IMPORT, GRID_EXPORT, SOLAR} <= entities.keys():
                 break
             await asyncio.sleep(1)
-        await client.websocket_command(
-            "energy/save_prefs", **energy_preferences(entities)
+        preferences = energy_preferences(
+            energy_sensors(entities), await client.version()
         )
+        await client.websocket_command("energy/save_prefs", **preferences)
         done.append("configured the energy dashboard")
-
-    if onboarded:
-        # Onboarding adds Google Translate, Met.no, Radio Browser and a shopping
-        # list; none belongs in this demo, and offline, without their
-        # requirements, the first three only fail.
-        for entry in await client.config_entries():
-            if entry["source"] == "onboarding":
-                await client.remove_config_entry(entry["entry_id"])
     return done
 
 

@@ -4,23 +4,92 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
 import json
+import logging
 from pathlib import Path
+import traceback
 from typing import Any
 from unittest.mock import AsyncMock, PropertyMock, patch
 
 from aiohttp.test_utils import TestServer
 from freezegun.api import FrozenDateTimeFactory
+import homeassistant
 from homeassistant.const import CONF_TOKEN
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 
+import custom_components.sunvec
 from custom_components.sunvec.const import CONF_API_ADDRESS, CONF_WIFI_SN, DOMAIN
 from custom_components.sunvec.models import RealtimeData
 from sunvec_simulator import DEMO_TOKEN, SunvecCloud, create_app, demo_cloud
+
+from .portable_snapshots import PortableSnapshotExtension
+
+INTEGRATION_LOGGER = "custom_components.sunvec"
+INTEGRATION_CODE = Path(custom_components.sunvec.__file__).parent
+HOME_ASSISTANT_CODE = Path(homeassistant.__file__).parent
+
+
+def assert_no_traceback_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """Fail if the integration logged a traceback.
+
+    That is: a record with a traceback on the integration's logger or its children,
+    at any level, or one at warning or above on any logger whose exception went
+    through the integration's code (one that escaped it, which Home Assistant
+    logs). Not counted: the traceback that Home Assistant's own code adds at debug
+    level after the error line of a failed update ("Full error", as 2026.10 does),
+    which it writes on the coordinator's logger, the integration's; nor other
+    libraries' own troubles (aiohttp's access log under a frozen clock).
+    """
+    tracebacks = [
+        record
+        for record in caplog.records
+        if _has_traceback(record)
+        and (
+            (_on_integration_logger(record) and not _home_assistant_debug(record))
+            or (record.levelno >= logging.WARNING and _went_through_integration(record))
+        )
+    ]
+    assert not tracebacks, "\n".join(
+        f"{record.name} {record.levelname} {record.pathname}:{record.lineno}: "
+        f"{record.getMessage()}"
+        for record in tracebacks
+    )
+
+
+def _has_traceback(record: logging.LogRecord) -> bool:
+    return (
+        (record.exc_info is not None and record.exc_info[0] is not None)
+        or bool(record.exc_text or record.stack_info)
+        or "Traceback (most recent call last)" in record.getMessage()
+    )
+
+
+def _on_integration_logger(record: logging.LogRecord) -> bool:
+    return record.name == INTEGRATION_LOGGER or record.name.startswith(
+        f"{INTEGRATION_LOGGER}."
+    )
+
+
+def _home_assistant_debug(record: logging.LogRecord) -> bool:
+    return record.levelno <= logging.DEBUG and Path(record.pathname).is_relative_to(
+        HOME_ASSISTANT_CODE
+    )
+
+
+def _went_through_integration(record: logging.LogRecord) -> bool:
+    error = record.exc_info[1] if record.exc_info else None
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        for frame, _ in traceback.walk_tb(error.__traceback__):
+            if Path(frame.f_code.co_filename).is_relative_to(INTEGRATION_CODE):
+                return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 @pytest.fixture(autouse=True)
@@ -30,8 +99,11 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 
 @pytest.fixture
 def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    """Use Home Assistant's snapshot extension (syrupy's own fixture shadows phcc's)."""
-    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+    """Home Assistant's snapshot extension, in the form every release shares.
+
+    (syrupy's own fixture shadows phcc's.)
+    """
+    return snapshot.use_extension(PortableSnapshotExtension)
 
 
 API_ADDRESS = "https://api.sunvec-x.com"
@@ -134,6 +206,24 @@ async def cloud_url(socket_enabled: None, cloud: SunvecCloud) -> AsyncGenerator[
     await server.start_server()
     yield f"http://127.0.0.1:{server.port}"
     await server.close()
+
+
+def device_of_entry(
+    device_registry: dr.DeviceRegistry,
+    entry: MockConfigEntry,
+    identifier: tuple[str, str],
+) -> dr.DeviceEntry | None:
+    """Return the entry's device with ``identifier``, or None.
+
+    2026.10 deprecates ``async_get_device(identifiers=...)`` (it raises in tests), as
+    identifiers are unique per config entry only; 2025.4 lacks its replacement.
+    """
+    if hasattr(device_registry, "async_get_device_by_identifier"):
+        device: dr.DeviceEntry | None = device_registry.async_get_device_by_identifier(
+            identifier, entry.entry_id
+        )
+        return device
+    return device_registry.async_get_device(identifiers={identifier})
 
 
 def simulated_entry(

@@ -38,7 +38,13 @@ from custom_components.sunvec.budget_registry import (
 from custom_components.sunvec.const import CONF_API_ADDRESS, CONF_WIFI_SN, DOMAIN
 from sunvec_simulator import DEMO_TOKEN, InverterKind, SunvecCloud
 
-from .conftest import EXAMPLE_NOW, TOKEN, example_record, simulated_entry
+from .conftest import (
+    EXAMPLE_NOW,
+    TOKEN,
+    assert_no_traceback_logged,
+    example_record,
+    simulated_entry,
+)
 from .test_data_quality import HYBRID, entity_id, record_states, run_until
 
 
@@ -288,7 +294,7 @@ async def test_a_used_up_day_makes_setup_retry_later(
     assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
     assert mock_get_realtime.await_count == 0
     assert "daily call limit for this token is used up until about" in caplog.text
-    assert "Traceback" not in caplog.text
+    assert_no_traceback_logged(caplog)
 
 
 async def test_an_unreadable_call_history_is_ignored_with_a_warning(

@@ -23,7 +23,7 @@ from custom_components.sunvec import polling
 from custom_components.sunvec.const import DOMAIN
 from sunvec_simulator import Fault, SunvecCloud
 
-from .conftest import simulated_entry
+from .conftest import assert_no_traceback_logged, simulated_entry
 
 GRID_TIED = "SVDEMOGRD1"
 HYBRID = "SVDEMOHYB1"
@@ -262,7 +262,7 @@ async def test_outage_logs_once_and_recovers_at_first_upload(
     ]
     assert "502" in lines[0].getMessage()
     assert "recovered" in lines[1].getMessage()
-    assert all(record.exc_info is None for record in caplog.records)
+    assert_no_traceback_logged(caplog)
 
 
 async def test_restart_then_glitch_makes_no_spike(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant import const
 from homeassistant.components.recorder import Recorder
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
@@ -18,6 +18,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 )
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
+from devtools.energy_dashboard import EnergySensors, energy_preferences, no_issues
 from sunvec_simulator import Fault, SunvecCloud
 
 from .conftest import simulated_entry
@@ -43,29 +44,6 @@ async def compile_statistics(
         period += timedelta(minutes=5)
 
 
-def _grid(hass: HomeAssistant) -> dict[str, Any]:
-    return {
-        "type": "grid",
-        "flow_from": [
-            {
-                "stat_energy_from": entity_id(hass, HYBRID, "grid_import_energy"),
-                "stat_cost": None,
-                "entity_energy_price": None,
-                "number_energy_price": None,
-            }
-        ],
-        "flow_to": [
-            {
-                "stat_energy_to": entity_id(hass, HYBRID, "grid_export_energy"),
-                "stat_compensation": None,
-                "entity_energy_price": None,
-                "number_energy_price": None,
-            }
-        ],
-        "cost_adjustment_day": 0.0,
-    }
-
-
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
 @pytest.mark.parametrize("solar", ["yield_total", "pv_energy"])
 async def test_energy_validation_reports_no_issue(
@@ -84,38 +62,27 @@ async def test_energy_validation_reports_no_issue(
     await run_until(hass, freezer, start + timedelta(minutes=20))
     await compile_statistics(hass, start, timedelta(minutes=15))
 
-    sources: list[dict[str, Any]] = [
-        {
-            "type": "solar",
-            "stat_energy_from": entity_id(hass, HYBRID, solar),
-            "config_entry_solar_forecast": None,
-        },
-        _grid(hass),
-    ]
-    if solar == "pv_energy":
-        sources.append(
-            {
-                "type": "battery",
-                "stat_energy_from": entity_id(hass, HYBRID, "battery_discharge_energy"),
-                "stat_energy_to": entity_id(hass, HYBRID, "battery_charge_energy"),
-            }
-        )
-    client = await hass_ws_client(hass)
-    await client.send_json_auto_id(
-        {
-            "type": "energy/save_prefs",
-            "energy_sources": sources,
-            "device_consumption": [],
-        }
+    battery = solar == "pv_energy"
+    sensors = EnergySensors(
+        grid_import=entity_id(hass, HYBRID, "grid_import_energy"),
+        grid_export=entity_id(hass, HYBRID, "grid_export_energy"),
+        solar=entity_id(hass, HYBRID, solar),
+        battery_charge=entity_id(hass, HYBRID, "battery_charge_energy")
+        if battery
+        else None,
+        battery_discharge=entity_id(hass, HYBRID, "battery_discharge_energy")
+        if battery
+        else None,
     )
+    # The format of the Home Assistant under test.
+    preferences = energy_preferences(sensors, const.__version__)
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id({"type": "energy/save_prefs", **preferences})
     assert (await client.receive_json())["success"]
     await client.send_json_auto_id({"type": "energy/validate"})
     reply = await client.receive_json()
     assert reply["success"]
-    assert reply["result"] == {
-        "energy_sources": [[] for _ in sources],
-        "device_consumption": [],
-    }
+    assert reply["result"] == no_issues(preferences, reply["result"])
 
 
 async def test_statistics_count_a_glitchy_day_once(

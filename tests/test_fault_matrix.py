@@ -17,7 +17,7 @@ from custom_components.sunvec.const import DOMAIN
 from custom_components.sunvec.diagnostics import async_get_config_entry_diagnostics
 from sunvec_simulator import DEMO_TOKEN, Fault, SunvecCloud
 
-from .conftest import simulated_entry
+from .conftest import assert_no_traceback_logged, simulated_entry
 from .test_data_quality import (
     GRID_TIED,
     HYBRID,
@@ -160,8 +160,7 @@ async def test_a_day_of_every_fault(
     for counter in counters:
         assert never_falls(numbers(seen[counter])), counter
         assert 0 not in numbers(seen[counter]), counter
-    assert all(record.exc_info is None for record in caplog.records)
-    assert not [r for r in caplog.records if "Traceback" in r.getMessage()]
+    assert_no_traceback_logged(caplog)
     diagnostics = await async_get_config_entry_diagnostics(hass, entries[HYBRID])
     for text in (
         caplog.text,

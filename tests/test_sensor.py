@@ -14,7 +14,7 @@ from syrupy.assertion import SnapshotAssertion
 from custom_components.sunvec.const import DOMAIN
 from sunvec_simulator import DEMO_WIFI_SN
 
-from .conftest import simulated_entry
+from .conftest import device_of_entry, simulated_entry
 
 KINDS = {"hybrid": DEMO_WIFI_SN, "grid_tied": "SVDEMOGRD1", "three_phase": "SVDEMO3PH1"}
 
@@ -40,7 +40,7 @@ async def test_entities_of_each_inverter_kind(
         await hass.async_block_till_done()
 
     await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
-    device = device_registry.async_get_device(identifiers={(DOMAIN, KINDS[kind])})
+    device = device_of_entry(device_registry, entry, (DOMAIN, KINDS[kind]))
     assert device == snapshot(name="device")
 
 

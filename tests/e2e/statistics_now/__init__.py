@@ -9,15 +9,29 @@ tests do), so that it can expect no issue at all. It never ships.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 
-from homeassistant.components.recorder import get_instance, statistics
+from homeassistant.components.recorder import Recorder, get_instance, statistics
 from homeassistant.components.recorder.tasks import StatisticsTask, SynchronizeTask
 from homeassistant.core import HomeAssistant, ServiceCall
 from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import dt as dt_util
 
 DOMAIN = "statistics_now"
+
+
+async def _synchronize(hass: HomeAssistant, recorder: Recorder) -> None:
+    """Wait until the recorder has run every task queued so far."""
+    # SynchronizeTask sets a future in 2026.10, an asyncio.Event in 2025.4.
+    if "future" in {field.name for field in dataclasses.fields(SynchronizeTask)}:
+        future: asyncio.Future[None] = hass.loop.create_future()
+        recorder.queue_task(SynchronizeTask(future))
+        await future
+    else:
+        event = asyncio.Event()
+        recorder.queue_task(SynchronizeTask(event))
+        await event.wait()
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -30,9 +44,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
         start = statistics.get_start_time() + timedelta(minutes=5)
         recorder.queue_task(StatisticsTask(start, False))
         # The recorder runs its tasks in order: this one ends after the compile.
-        done = asyncio.Event()
-        recorder.queue_task(SynchronizeTask(done))
-        await done.wait()
+        await _synchronize(hass, recorder)
 
     hass.services.async_register(DOMAIN, "compile", compile_now)
     return True
