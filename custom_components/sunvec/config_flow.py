@@ -84,7 +84,7 @@ class SunvecConfigFlow(ConfigFlow, domain=DOMAIN):
         )
         return self.async_show_form(
             step_id="new_account",
-            data_schema=self.add_suggested_values_to_schema(schema, user_input),
+            data_schema=self.add_suggested_values_to_schema(schema, user_input),  # type: ignore[arg-type, unused-ignore]
             errors=errors,
         )
 
@@ -124,7 +124,8 @@ class SunvecConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="existing_account",
             data_schema=self.add_suggested_values_to_schema(
-                schema, user_input or {CONF_ACCOUNT: next(iter(accounts))}
+                schema,  # type: ignore[arg-type, unused-ignore]
+                user_input or {CONF_ACCOUNT: next(iter(accounts))},
             ),
             errors=_on_fields(errors, schema),
         )
@@ -161,7 +162,7 @@ class SunvecConfigFlow(ConfigFlow, domain=DOMAIN):
         schema = vol.Schema({vol.Required(CONF_TOKEN): _PASSWORD})
         return self.async_show_form(
             step_id="reauth_confirm",
-            data_schema=schema,
+            data_schema=schema,  # type: ignore[arg-type, unused-ignore]
             description_placeholders={"name": entry.title},
             errors=_on_fields(errors, schema),
         )
@@ -203,7 +204,7 @@ class SunvecConfigFlow(ConfigFlow, domain=DOMAIN):
         }
         return self.async_show_form(
             step_id="reconfigure",
-            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),  # type: ignore[arg-type, unused-ignore]
             description_placeholders={"name": entry.title},
             errors=errors,
         )

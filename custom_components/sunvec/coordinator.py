@@ -113,7 +113,7 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
         )
         if wait is not None:
             # Honoured from Home Assistant 2025.12 on, ignored before (ha-compat #2).
-            failed.retry_after = wait  # type: ignore[attr-defined]
+            failed.retry_after = wait  # type: ignore[attr-defined, unused-ignore]
         return failed
 
     def _data_from(self, record: RealtimeData, now: datetime) -> SunvecData:
