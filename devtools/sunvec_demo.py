@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from devtools.energy_dashboard import EnergySensors, energy_preferences
+from devtools.energy_dashboard import EnergySensors, energy_preferences, inverted
 from devtools.home_assistant import (
     HomeAssistantClient,
     HomeAssistantError,
@@ -31,9 +31,14 @@ DEMO_OWNER = Owner(name="Demo", username="demo", password="sunvec-demo")  # noqa
 # The integration's sensors the energy dashboard uses, by entity description key.
 GRID_IMPORT = "grid_import_energy"
 GRID_EXPORT = "grid_export_energy"
-SOLAR = "yield_total"
+GRID_POWER = "feed_in_power"
+PV_ENERGY = "pv_energy"
+PV_POWER = "pv_power"
+TOTAL_YIELD = "yield_total"
 BATTERY_CHARGE = "battery_charge_energy"
 BATTERY_DISCHARGE = "battery_discharge_energy"
+BATTERY_POWER = "battery_power"
+BATTERY_LEVEL = "battery_soc"
 
 
 async def add_inverter(
@@ -56,7 +61,10 @@ async def add_inverter(
 
 
 async def inverter_entities(
-    client: HomeAssistantClient, wifi_sn: str = DEMO_WIFI_SN
+    client: HomeAssistantClient,
+    wifi_sn: str = DEMO_WIFI_SN,
+    *,
+    enabled_only: bool = False,
 ) -> dict[str, str]:
     """Return the entity ids of one inverter's entities, by entity description key."""
     registry = await client.websocket_command("config/entity_registry/list")
@@ -64,7 +72,9 @@ async def inverter_entities(
     return {
         entry["unique_id"].removeprefix(prefix): entry["entity_id"]
         for entry in registry
-        if entry["platform"] == DOMAIN and entry["unique_id"].startswith(prefix)
+        if entry["platform"] == DOMAIN
+        and entry["unique_id"].startswith(prefix)
+        and (entry["disabled_by"] is None or not enabled_only)
     }
 
 
@@ -91,17 +101,28 @@ async def wait_for_numbers(
 
 
 def energy_sensors(entities: dict[str, str]) -> EnergySensors:
-    """Return the sensors of one inverter that feed the energy dashboard.
+    """Return the sensors of one inverter that feed the whole energy dashboard.
 
-    ``entities`` are its entity ids by entity description key; the battery's only
-    when the inverter has one.
+    ``entities`` are its enabled entity ids by entity description key. The solar
+    production is the inverter's own meter (total yield) on a grid-tied inverter,
+    and PV energy on a hybrid one: there the AC yield holds what the battery gives
+    back, which the battery's own sensors count. Power sensors for the live power
+    flow: PV power, the feed-in power (+ exporting: the dashboard's opposite sign)
+    and the battery power (+ charging: likewise); the battery's level.
     """
+    battery = BATTERY_CHARGE in entities and BATTERY_DISCHARGE in entities
     return EnergySensors(
         grid_import=entities[GRID_IMPORT],
         grid_export=entities[GRID_EXPORT],
-        solar=entities[SOLAR],
-        battery_charge=entities.get(BATTERY_CHARGE),
-        battery_discharge=entities.get(BATTERY_DISCHARGE),
+        grid_power=inverted(entities[GRID_POWER]) if GRID_POWER in entities else None,
+        solar=entities[PV_ENERGY if battery else TOTAL_YIELD],
+        solar_power=entities.get(PV_POWER),
+        battery_charge=entities[BATTERY_CHARGE] if battery else None,
+        battery_discharge=entities[BATTERY_DISCHARGE] if battery else None,
+        battery_power=inverted(entities[BATTERY_POWER])
+        if battery and BATTERY_POWER in entities
+        else None,
+        battery_level=entities.get(BATTERY_LEVEL) if battery else None,
     )
 
 
@@ -133,8 +154,8 @@ async def set_up_demo(client: HomeAssistantClient, api_address: str) -> list[str
 
     if not await _energy_sources(client):
         while True:
-            entities = await inverter_entities(client)
-            if {GRID_IMPORT, GRID_EXPORT, SOLAR} <= entities.keys():
+            entities = await inverter_entities(client, enabled_only=True)
+            if {GRID_IMPORT, GRID_EXPORT, PV_ENERGY, TOTAL_YIELD} <= entities.keys():
                 break
             await asyncio.sleep(1)
         preferences = energy_preferences(

@@ -139,7 +139,10 @@ async def _set_up(url: str, api_address: str) -> tuple[list[str], list[str]]:
             done = await set_up_demo(client, api_address)
             version = await client.version()
             states, entities, entries = await _inverter(client)
-            preferences = energy_preferences(energy_sensors(entities), version)
+            preferences = energy_preferences(
+                energy_sensors(await inverter_entities(client, enabled_only=True)),
+                version,
+            )
             await client.call_service("statistics_now", "compile")
             validation = await client.websocket_command("energy/validate")
     seen = [
@@ -172,7 +175,7 @@ async def _inverter(
 ) -> tuple[dict[str, str], dict[str, str], list[dict[str, Any]]]:
     """Return the inverter's entity states (once the energy sensors have numbers)."""
     entities = await inverter_entities(client)
-    sensors = energy_sensors(entities)
+    sensors = energy_sensors(await inverter_entities(client, enabled_only=True))
     await wait_for_numbers(client, [sensors.grid_import, sensors.solar])
     states = {
         state["entity_id"]: state["state"]

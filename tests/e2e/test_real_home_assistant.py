@@ -14,13 +14,8 @@ import pytest
 from devtools.energy_dashboard import energy_preferences, no_issues
 from devtools.home_assistant import HomeAssistantClient
 from devtools.sunvec_demo import (
-    BATTERY_CHARGE,
-    BATTERY_DISCHARGE,
     DEMO_OWNER,
     DOMAIN,
-    GRID_EXPORT,
-    GRID_IMPORT,
-    SOLAR,
     add_inverter,
     energy_sensors,
     inverter_entities,
@@ -29,7 +24,6 @@ from devtools.sunvec_demo import (
 )
 
 STEP_TIMEOUT = 20
-ENERGY_SENSORS = (GRID_IMPORT, GRID_EXPORT, SOLAR, BATTERY_CHARGE, BATTERY_DISCHARGE)
 
 
 @pytest.mark.e2e
@@ -52,14 +46,19 @@ async def test_add_the_inverter_and_feed_the_energy_dashboard(
             assert result["result"]["domain"] == DOMAIN
             assert result["result"]["state"] == "loaded"
 
-            entities = await inverter_entities(client)
-            energy_entity_ids = [entities[key] for key in ENERGY_SENSORS]
-            readings = await wait_for_numbers(client, energy_entity_ids)
+            sensors = energy_sensors(await inverter_entities(client, enabled_only=True))
+            energy_entity_ids = [
+                sensors.grid_import,
+                sensors.grid_export,
+                sensors.solar,
+                sensors.battery_charge,
+                sensors.battery_discharge,
+            ]
+            assert None not in energy_entity_ids, sensors
+            readings = await wait_for_numbers(client, energy_entity_ids)  # type: ignore[arg-type]
             assert all(reading >= 0 for reading in readings.values()), readings
 
-            preferences = energy_preferences(
-                energy_sensors(entities), await client.version()
-            )
+            preferences = energy_preferences(sensors, await client.version())
             assert [source["type"] for source in preferences["energy_sources"]] == [
                 "grid",
                 "solar",
