@@ -32,8 +32,13 @@ from devtools.processes import (
     stop,
     wait_for_port,
 )
-from devtools.sunvec_demo import DEMO_OWNER, inverter_device_id, set_up_demo
-from sunvec_simulator import DEMO_WIFI_SN
+from devtools.sunvec_demo import (
+    DEMO_OWNER,
+    PLANTS,
+    DemoPlant,
+    inverter_device_id,
+    set_up_demo,
+)
 
 CONFIG_DIR = REPO / "config"
 HOME_ASSISTANT_URL = f"http://{LOOPBACK}:{DEFAULT_HTTP_PORT}"
@@ -55,6 +60,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, help="seed of the simulated weather")
     parser.add_argument(
+        "--plant",
+        choices=sorted(PLANTS),
+        default="amsterdam",
+        help="where the demo's hybrid inverter and Home Assistant stand; sydney has "
+        "daylight while Europe sleeps, in config/sydney/ (default: amsterdam, "
+        "in config/)",
+    )
+    parser.add_argument(
         "--simulator-port",
         type=int,
         default=8765,
@@ -75,7 +88,19 @@ def main(argv: list[str] | None = None) -> int:
 
     _hint_at_missing_system_packages()
     started = time.monotonic()
-    prepare_config(CONFIG_DIR)
+    plant = PLANTS[args.plant]
+    config_dir = CONFIG_DIR if args.plant == "amsterdam" else CONFIG_DIR / args.plant
+    prepare_config(
+        config_dir,
+        location={
+            "time_zone": plant.time_zone,
+            "latitude": str(plant.latitude),
+            "longitude": str(plant.longitude),
+            "country": plant.country,
+        }
+        if config_dir != CONFIG_DIR
+        else None,
+    )
     children: list[subprocess.Popen[bytes]] = []
     try:
         simulator = start_simulator(
@@ -83,11 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         children.append(simulator)
         wait_for_port(args.simulator_port, simulator, timeout=30)
-        home_assistant = start_home_assistant(CONFIG_DIR)
+        home_assistant = start_home_assistant(config_dir)
         children.append(home_assistant)
         wait_for_port(DEFAULT_HTTP_PORT, home_assistant, timeout=START_TIMEOUT)
         api_address = f"http://{LOOPBACK}:{args.simulator_port}"
-        done, device_id = asyncio.run(_set_up(api_address))
+        done, device_id = asyncio.run(_set_up(api_address, plant))
         _print_ready(done, device_id, time.monotonic() - started)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
@@ -131,13 +156,13 @@ def _hint_at_missing_system_packages() -> None:
         )
 
 
-async def _set_up(api_address: str) -> tuple[list[str], str | None]:
+async def _set_up(api_address: str, plant: DemoPlant) -> tuple[list[str], str | None]:
     async with aiohttp.ClientSession() as session:
         client = HomeAssistantClient(session, HOME_ASSISTANT_URL)
         async with asyncio.timeout(START_TIMEOUT):
             await client.wait_until_up()
-            done = await set_up_demo(client, api_address)
-            return done, await inverter_device_id(client, DEMO_WIFI_SN)
+            done = await set_up_demo(client, api_address, plant)
+            return done, await inverter_device_id(client, plant.wifi_sn)
 
 
 def _print_ready(done: list[str], device_id: str | None, seconds: float) -> None:

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 from pathlib import Path
+import re
 import signal
 import socket
 import subprocess
@@ -107,13 +108,15 @@ def prepare_config(
     config_dir: Path,
     *,
     server_port: int | None = None,
+    location: Mapping[str, str] | None = None,
     extra_components: Mapping[str, Path] | None = None,
 ) -> None:
     """Make ``config_dir`` a Home Assistant configuration that finds the integration.
 
     Copies ``config/configuration.yaml`` unless ``config_dir`` is ``config/``
     itself, links ``custom_components`` to the repository's, and sets the HTTP
-    port when ``server_port`` is given. ``extra_components`` (name → folder) are
+    port when ``server_port`` is given, and the ``homeassistant:`` keys of
+    ``location`` (``time_zone``, ``latitude``…). ``extra_components`` (name → folder) are
     linked beside the integration and set up from the configuration (tests only).
     Before the first start, marks onboarding's core configuration step as done.
     """
@@ -127,6 +130,12 @@ def prepare_config(
             if default not in text:
                 raise ValueError(f"{CONFIG_TEMPLATE} does not set {default.strip()}")
             text = text.replace(default, f"server_port: {server_port}\n")
+        for key, value in (location or {}).items():
+            text, found = re.subn(
+                rf"^(  {key}:) .*$", rf"\1 {value}", text, flags=re.MULTILINE
+            )
+            if not found:
+                raise ValueError(f"{CONFIG_TEMPLATE} does not set {key}")
         text += "".join(f"\n{name}:\n" for name in extra_components or {})
         configuration.write_text(text)
     link = config_dir / "custom_components"

@@ -157,8 +157,9 @@ async def _log_in(page: Page, url: str) -> None:
     await page.fill("input[name=username]", DEMO_OWNER.username)
     await page.fill("input[name=password]", DEMO_OWNER.password)
     await page.press("input[name=password]", "Enter")
-    # The frontend proper, which replaces the login page.
-    await page.wait_for_selector("home-assistant")
+    # The frontend proper, which replaces the login page (newer frontends give the
+    # element no box of its own: attached, not visible).
+    await page.wait_for_selector("home-assistant", state="attached")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from devtools.home_assistant import (
     HomeAssistantError,
     WebsocketCommandError,
 )
-from sunvec_simulator import DEMO_TOKEN, DEMO_WIFI_SN
+from sunvec_simulator import DEMO_TOKEN, DEMO_TOKEN_2, DEMO_WIFI_SN
 
 DOMAIN = "sunvec"
 
@@ -27,6 +27,40 @@ class Owner:
 
 
 DEMO_OWNER = Owner(name="Demo", username="demo", password="sunvec-demo")  # noqa: S106
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoPlant:
+    """A simulated hybrid inverter of the demo cloud, and where it stands."""
+
+    wifi_sn: str
+    token: str
+    time_zone: str
+    latitude: float
+    longitude: float
+    country: str
+
+
+# The demo's hybrid inverters (sunvec_simulator.demo): Amsterdam by default, Sydney
+# for a sunny day while it is night in Europe.
+PLANTS = {
+    "amsterdam": DemoPlant(
+        wifi_sn=DEMO_WIFI_SN,
+        token=DEMO_TOKEN,
+        time_zone="Europe/Amsterdam",
+        latitude=52.37,
+        longitude=4.90,
+        country="NL",
+    ),
+    "sydney": DemoPlant(
+        wifi_sn="SVDEMOHYB2",
+        token=DEMO_TOKEN_2,
+        time_zone="Australia/Sydney",
+        latitude=-33.87,
+        longitude=151.21,
+        country="AU",
+    ),
+}
 
 # The integration's sensors the energy dashboard uses, by entity description key.
 GRID_IMPORT = "grid_import_energy"
@@ -126,12 +160,17 @@ def energy_sensors(entities: dict[str, str]) -> EnergySensors:
     )
 
 
-async def set_up_demo(client: HomeAssistantClient, api_address: str) -> list[str]:
+async def set_up_demo(
+    client: HomeAssistantClient,
+    api_address: str,
+    plant: DemoPlant = PLANTS["amsterdam"],
+) -> list[str]:
     """Bring an instance to the demo: idempotent, so a second run changes nothing.
 
-    Onboards as ``DEMO_OWNER`` unless done, logs in as the owner, adds the simulator's hybrid inverter
-    unless a Sunvec entry exists, and points an empty energy dashboard at it, in
-    the format of the running Home Assistant. Bound it with ``asyncio.timeout``.
+    Onboards as ``DEMO_OWNER`` unless done, logs in as the owner, adds the plant's
+    hybrid inverter unless a Sunvec entry exists, and points an empty energy
+    dashboard at it, in the format of the running Home Assistant. Bound it with
+    ``asyncio.timeout``.
 
     Returns:
         What was done, for the user to read.
@@ -145,16 +184,18 @@ async def set_up_demo(client: HomeAssistantClient, api_address: str) -> list[str
     # Through the login form's flow, also right after onboarding: it must work.
     await client.login(DEMO_OWNER.username, DEMO_OWNER.password)
     await client.wait_until_running()
+    if await confirm_http_config(client):
+        done.append("confirmed the HTTP settings")
 
     if not await client.config_entries(DOMAIN):
-        result = await add_inverter(client, api_address)
+        result = await add_inverter(client, api_address, plant.token, plant.wifi_sn)
         if result.get("type") != "create_entry":
             raise HomeAssistantError(f"Adding the inverter failed: {result}")
-        done.append(f"added the inverter {result['title']} ({DEMO_WIFI_SN})")
+        done.append(f"added the inverter {result['title']} ({plant.wifi_sn})")
 
     if not await _energy_sources(client):
         while True:
-            entities = await inverter_entities(client, enabled_only=True)
+            entities = await inverter_entities(client, plant.wifi_sn, enabled_only=True)
             if {GRID_IMPORT, GRID_EXPORT, PV_ENERGY, TOTAL_YIELD} <= entities.keys():
                 break
             await asyncio.sleep(1)
@@ -166,15 +207,36 @@ async def set_up_demo(client: HomeAssistantClient, api_address: str) -> list[str
     return done
 
 
+async def confirm_http_config(client: HomeAssistantClient) -> bool:
+    """Confirm the HTTP settings that Home Assistant is trying; return whether it was.
+
+    From 2026.x Home Assistant moves ``http:`` of configuration.yaml (the demo's
+    loopback address) into its store as settings on trial, and goes back to its
+    defaults with a restart if nobody confirms them within five minutes; we are
+    talking to it through them, so they work. Older releases know no such trial.
+    """
+    try:
+        await client.websocket_command("http/config/promote")
+    except WebsocketCommandError as err:
+        if err.code in ("unknown_command", "not_allowed"):  # none, or none on trial
+            return False
+        raise
+    return True
+
+
 async def inverter_device_id(
-    client: HomeAssistantClient, wifi_sn: str = DEMO_WIFI_SN
+    client: HomeAssistantClient, wifi_sn: str | None = None
 ) -> str | None:
-    """Return the id of the inverter's device (for its page), or None if absent."""
+    """Return the id of an inverter's device (for its page), or None if absent.
+
+    The inverter with the registration number ``wifi_sn``, or the first one.
+    """
     devices = await client.websocket_command("config/device_registry/list")
     for device in devices:
-        if [DOMAIN, wifi_sn] in device["identifiers"]:
-            device_id: str = device["id"]
-            return device_id
+        for domain, identifier in device["identifiers"]:
+            if domain == DOMAIN and wifi_sn in (None, identifier):
+                device_id: str = device["id"]
+                return device_id
     return None
 
 

@@ -17,6 +17,7 @@ from devtools.sunvec_demo import (
     DEMO_OWNER,
     DOMAIN,
     add_inverter,
+    confirm_http_config,
     energy_sensors,
     inverter_entities,
     set_up_demo,
@@ -39,6 +40,8 @@ async def test_add_the_inverter_and_feed_the_energy_dashboard(
             )
             await client.login(DEMO_OWNER.username, DEMO_OWNER.password)
             await client.wait_until_running()
+            # 2026.x tries the http: settings of configuration.yaml until confirmed.
+            await confirm_http_config(client)
 
         async with asyncio.timeout(STEP_TIMEOUT):
             result = await add_inverter(client, simulator_address)
