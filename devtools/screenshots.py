@@ -1,7 +1,8 @@
-"""Take docs/images/device.png and energy.png from the running dev instance.
+"""Take docs/images/device.png, energy.png and power.png from the running dev instance.
 
 Logs in through the real login form in headless Chromium (Debian's, driven by
-Playwright), then photographs the inverter's device page and the energy dashboard.
+Playwright), then photographs the inverter's device page, the energy dashboard and
+its live power flow (the "Now" tab, from Home Assistant 2025.12).
 Start ``scripts/develop`` first; see docs/screenshots.md.
 """
 
@@ -65,6 +66,13 @@ SHOTS = (
         ready="hui-energy-distribution-card",
         height=1250,
     ),
+    # The live power flow (Home Assistant 2025.12 and newer: the "Now" tab).
+    Shot(
+        name="power",
+        path="/energy/now",
+        ready="hui-power-sources-graph-card",
+        height=800,
+    ),
 )
 
 
@@ -72,7 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(
         prog="scripts/screenshots",
-        description="Photograph the device page and the energy dashboard.",
+        description="Photograph the device page, the energy dashboard and its power flow.",
     )
     parser.add_argument(
         "--url",
@@ -83,7 +91,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--out",
         type=Path,
         default=REPO / "docs" / "images",
-        help="where to save device.png and energy.png (default: docs/images)",
+        help="where to save the pictures, one per page (default: docs/images)",
     )
     parser.add_argument(
         "pages",
