@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import timedelta
 import itertools
 import json
 from typing import Any
@@ -58,6 +58,40 @@ def sibling(entry: MockConfigEntry, wifi_sn: str) -> MockConfigEntry:
     )
 
 
+async def five_inverters_set_up_together(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    mock_get_realtime: AsyncMock,
+    first: MockConfigEntry,
+) -> tuple[list[MockConfigEntry], list[float]]:
+    """Set up five inverters of one account as Home Assistant starts them.
+
+    Returns the entries and the list that records the time of every call (so far
+    the five first ones), which goes on recording.
+    """
+    freezer.move_to(EXAMPLE_NOW)
+    entries = [first, *(sibling(first, f"SUT{n}") for n in range(4))]
+    calls: list[float] = []
+
+    async def record_call(*_: object) -> object:
+        calls.append(dt_util.utcnow().timestamp())
+        return example_record()
+
+    mock_get_realtime.side_effect = record_call
+    for entry in entries:
+        entry.add_to_hass(hass)
+    setup = hass.async_create_task(async_setup_component(hass, DOMAIN, {}))
+    # The set-up waits for the budget's turns: let time pass second by second.
+    for _ in range(60):
+        freezer.tick(1)
+        async_fire_time_changed(hass)
+        for _ in range(20):
+            await asyncio.sleep(0)
+    assert await setup
+    await hass.async_block_till_done()
+    return entries, calls
+
+
 async def test_polls_follow_the_uploads(
     hass_at_plant: HomeAssistant,
     freezer: FrozenDateTimeFactory,
@@ -94,31 +128,12 @@ async def test_entries_of_one_token_share_a_budget(
     mock_config_entry: MockConfigEntry,
 ) -> None:
     """Entries starting together are spread out, share one budget, and free it."""
-    freezer.move_to(EXAMPLE_NOW)
-    entries = [
-        mock_config_entry,
-        *(sibling(mock_config_entry, f"SUT{n}") for n in range(4)),
-    ]
-    calls: list[datetime] = []
-
-    async def record_call(*_: object) -> object:
-        calls.append(dt_util.utcnow())
-        return example_record()
-
-    mock_get_realtime.side_effect = record_call
-    for entry in entries:
-        entry.add_to_hass(hass)
-    setup = hass.async_create_task(async_setup_component(hass, DOMAIN, {}))
-    for _ in range(60):
-        freezer.tick(1)
-        async_fire_time_changed(hass)
-        for _ in range(20):
-            await asyncio.sleep(0)
-    assert await setup
-    await hass.async_block_till_done()
+    entries, calls = await five_inverters_set_up_together(
+        hass, freezer, mock_get_realtime, mock_config_entry
+    )
     assert all(entry.state is ConfigEntryState.LOADED for entry in entries)
     assert len(calls) == 5
-    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(calls)]
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
     assert min(gaps) >= 6
     budgets = hass.data[DATA_BUDGETS].budgets
     assert len(budgets) == 1
@@ -142,29 +157,10 @@ async def test_manual_refreshes_poll_within_the_budget(
     Home Assistant lets one entity refresh its coordinator every 10 s at most; five
     inverters of one account asked every 2 s would make 30 calls a minute.
     """
-    freezer.move_to(EXAMPLE_NOW)
-    entries = [
-        mock_config_entry,
-        *(sibling(mock_config_entry, f"SUT{n}") for n in range(4)),
-    ]
-    calls: list[float] = []
-
-    async def record_call(*_: object) -> object:
-        calls.append(dt_util.utcnow().timestamp())
-        return example_record()
-
-    mock_get_realtime.side_effect = record_call
-    for entry in entries:
-        entry.add_to_hass(hass)
     assert await async_setup_component(hass, "homeassistant", {})
-    setup = hass.async_create_task(async_setup_component(hass, DOMAIN, {}))
-    for _ in range(60):
-        freezer.tick(1)
-        async_fire_time_changed(hass)
-        for _ in range(20):
-            await asyncio.sleep(0)
-    assert await setup
-    await hass.async_block_till_done()
+    entries, calls = await five_inverters_set_up_together(
+        hass, freezer, mock_get_realtime, mock_config_entry
+    )
     calls.clear()
     targets = {
         "entity_id": [
