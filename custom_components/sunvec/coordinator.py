@@ -67,11 +67,7 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="account_paused" if err.paused else "budget_used_up",
-                translation_placeholders={
-                    "until": dt_util.as_local(
-                        dt_util.utc_from_timestamp(err.until)
-                    ).strftime("%H:%M")
-                },
+                translation_placeholders={"until": _local_time(err.until)},
             ) from err
 
     async def _async_update_data(self) -> SunvecData:
@@ -186,3 +182,10 @@ class SunvecCoordinator(DataUpdateCoordinator[SunvecData]):
         if self._unsub_facts is not None:
             self._unsub_facts()
             self._unsub_facts = None
+
+
+def _local_time(timestamp: float) -> str:
+    """Return a UNIX time as Home Assistant's local time, with the date if not today."""
+    local = dt_util.as_local(dt_util.utc_from_timestamp(timestamp))
+    today = dt_util.as_local(dt_util.utcnow()).date()
+    return local.strftime("%H:%M" if local.date() == today else "%Y-%m-%d %H:%M")
