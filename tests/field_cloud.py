@@ -1,0 +1,196 @@
+"""The simulated cloud behind a proxy that can answer as the field does.
+
+Tests serve `FieldCloud` on loopback: every request is logged as a `Call` (when, which
+server, host, token header), and a test can answer a request itself (`answer`: a
+redirect, a lock-out, a hostile body) or rewrite the result of the simulator's
+success replies (`rewrite`: a 400-digit integer, an ``uploadTime`` in 9999). A second
+server, ``elsewhere``, stands for another host: nothing should ever reach it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+import json
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
+
+from custom_components.sunvec.const import DOMAIN
+from sunvec_simulator import SunvecCloud
+
+REALTIME_PATH = "/api/v2/dataAccess/realtimeInfo/get"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request that reached a server."""
+
+    at: datetime
+    server: str
+    host: str
+    path: str
+    token: str | None
+    wifi_sn: str | None
+
+
+Answer = Callable[[Call], web.StreamResponse | None]
+Rewrite = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass
+class FieldCloud:
+    """The simulator behind a proxy; see the module docstring."""
+
+    cloud: SunvecCloud
+    calls: list[Call] = field(default_factory=list)
+    answer: Answer | None = None
+    """Answers a request instead of the simulator when it returns a response."""
+    rewrite: Rewrite | None = None
+    """Changes the ``result`` of the simulator's success replies."""
+    hold: asyncio.Event | None = None
+    """While set to an event, requests wait for it before they are answered."""
+    url: str = ""
+    elsewhere_url: str = ""
+
+    def calls_to(self, server: str = "cloud") -> list[Call]:
+        """Return the calls that reached one server."""
+        return [call for call in self.calls if call.server == server]
+
+    def calls_between(self, start: datetime, end: datetime) -> list[Call]:
+        """Return the calls to the cloud in [start, end)."""
+        return [call for call in self.calls_to() if start <= call.at < end]
+
+    async def _handle(self, request: web.Request, server: str) -> web.StreamResponse:
+        body = await request.read()
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        wifi_sn = payload.get("wifiSn") if isinstance(payload, dict) else None
+        call = Call(
+            at=dt_util.utcnow(),
+            server=server,
+            host=request.host,
+            path=request.path,
+            token=request.headers.get("tokenId"),
+            wifi_sn=wifi_sn if isinstance(wifi_sn, str) else None,
+        )
+        self.calls.append(call)
+        if server != "cloud":
+            return web.Response(status=404, text="elsewhere")
+        if self.hold is not None:
+            await self.hold.wait()
+        if self.answer is not None and (response := self.answer(call)) is not None:
+            return response
+        reply = await self.cloud.realtime_info(call.token, call.wifi_sn)
+        text = reply.body
+        if self.rewrite is not None and reply.status == 200:
+            try:
+                decoded = json.loads(text)
+            except ValueError:
+                decoded = None
+            if isinstance(decoded, dict) and isinstance(decoded.get("result"), dict):
+                decoded["result"] = self.rewrite(dict(decoded["result"]))
+                text = json.dumps(decoded)
+        return web.Response(
+            status=reply.status,
+            text=text,
+            content_type=reply.content_type,
+            headers=reply.headers,
+        )
+
+    def app(self, server: str) -> web.Application:
+        """Return the aiohttp application of one server."""
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await self._handle(request, server)
+
+        app = web.Application()
+        app.router.add_route("*", "/{path:.*}", handle)
+        return app
+
+
+async def serve_field_cloud(cloud: SunvecCloud) -> AsyncIterator[FieldCloud]:
+    """Serve the proxy and the other host on loopback (use as a fixture body)."""
+    field_cloud = FieldCloud(cloud)
+    servers = [
+        TestServer(field_cloud.app("cloud"), host="127.0.0.1"),
+        TestServer(field_cloud.app("elsewhere"), host="127.0.0.1"),
+    ]
+    for server in servers:
+        await server.start_server()
+    field_cloud.url = f"http://127.0.0.1:{servers[0].port}"
+    field_cloud.elsewhere_url = f"http://127.0.0.1:{servers[1].port}"
+    try:
+        yield field_cloud
+    finally:
+        for server in servers:
+            await server.close()
+
+
+def json_reply(body: Any, status: int = 200, **headers: str) -> web.Response:
+    """Return a JSON reply with any body (NaN and huge integers included)."""
+    return web.Response(
+        status=status,
+        text=body if isinstance(body, str) else json.dumps(body),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def max_calls_in_window(times: Iterable[datetime], window: timedelta) -> int:
+    """Return the most calls that fall into any window of this length."""
+    ordered = sorted(times)
+    most = 0
+    start = 0
+    for end, at in enumerate(ordered):
+        while at - ordered[start] >= window:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+def _in_flight() -> list[asyncio.Task[Any]]:
+    """Return the polls and set-up retries of the integration that have not ended."""
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if not task.done()
+        and task.get_name().startswith((f"{DOMAIN} ", f"config entry retry {DOMAIN}"))
+    ]
+
+
+async def settle(hass: HomeAssistant) -> None:
+    """Let polls and set-up retries in flight finish their loopback I/O.
+
+    Like `tests.test_data_quality.settle`, but set-up retries (Home Assistant's
+    background tasks) count too: their call must not time out in frozen time. A
+    task that waits for virtual time is left to the next step.
+    """
+    await hass.async_block_till_done()
+    for _ in range(2000):
+        if not _in_flight():
+            break
+        await asyncio.sleep(0)
+    await hass.async_block_till_done()
+
+
+async def run_until(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    until: datetime,
+    step: timedelta = timedelta(seconds=30),
+) -> None:
+    """Let virtual time pass in steps, firing Home Assistant's timers."""
+    while dt_util.utcnow() < until:
+        freezer.tick(min(step, until - dt_util.utcnow()))
+        async_fire_time_changed(hass)
+        await settle(hass)
