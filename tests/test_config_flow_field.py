@@ -118,6 +118,40 @@ async def test_an_account_removed_while_the_form_is_open(
 
 
 @pytest.mark.usefixtures("mock_setup_entry")
+async def test_the_only_account_removed_while_the_form_is_open(
+    hass_at_plant: HomeAssistant,
+    field_cloud: FieldCloud,
+) -> None:
+    """No account is left: the user is told, and can enter one anew."""
+    hass = hass_at_plant
+    first = simulated_entry(field_cloud.url, HYBRID)
+    first.add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "existing_account"}
+    )
+    await hass.config_entries.async_remove(first.entry_id)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_ACCOUNT: first.entry_id, CONF_WIFI_SN: GRID_TIED}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "account_gone"}
+    assert field_cloud.calls == []
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            CONF_API_ADDRESS: field_cloud.url,
+            CONF_TOKEN: DEMO_TOKEN,
+            CONF_WIFI_SN: GRID_TIED,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
 async def test_an_address_whose_path_answers_404_is_not_the_api(
     hass: HomeAssistant,
     field_cloud: FieldCloud,

@@ -75,6 +75,11 @@ class SunvecConfigFlow(ConfigFlow, domain=DOMAIN):
                     user_input[CONF_TOKEN],
                     user_input[CONF_WIFI_SN],
                 )
+        return self._new_account_form(user_input, errors)
+
+    def _new_account_form(
+        self, suggested: Mapping[str, Any] | None, errors: dict[str, str]
+    ) -> ConfigFlowResult:
         schema = vol.Schema(
             {
                 vol.Required(CONF_API_ADDRESS): _TEXT,
@@ -84,7 +89,7 @@ class SunvecConfigFlow(ConfigFlow, domain=DOMAIN):
         )
         return self.async_show_form(
             step_id="new_account",
-            data_schema=self.add_suggested_values_to_schema(schema, user_input),
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
             errors=errors,
         )
 
@@ -94,8 +99,13 @@ class SunvecConfigFlow(ConfigFlow, domain=DOMAIN):
         """Add another inverter with the address and token of a configured one."""
         accounts = self._configured_accounts()
         if not accounts:
-            # The last inverter of the account was removed meanwhile.
-            return await self.async_step_new_account()
+            # The last account was removed meanwhile: say so, and ask for one anew.
+            return self._new_account_form(
+                None
+                if user_input is None
+                else {CONF_WIFI_SN: user_input[CONF_WIFI_SN]},
+                {"base": "account_gone"},
+            )
         errors: dict[str, str] = {}
         if user_input is not None and user_input[CONF_ACCOUNT] not in accounts:
             errors = {CONF_ACCOUNT: "account_gone"}
