@@ -1,10 +1,11 @@
-"""The simulated cloud behind a proxy that can answer as the field does.
+"""The simulated cloud behind a proxy that can answer as the field does, and helpers.
 
 Tests serve `FieldCloud` on loopback: every request is logged as a `Call` (when, which
 server, host, token header), and a test can answer a request itself (`answer`: a
 redirect, a lock-out, a hostile body) or rewrite the result of the simulator's
 success replies (`rewrite`: a 400-digit integer, an ``uploadTime`` in 9999). A second
-server, ``elsewhere``, stands for another host: nothing should ever reach it.
+server, ``elsewhere``, stands for another host: nothing should ever reach it. The
+helpers read what a user sees: the integration's own log lines, the states.
 """
 
 from __future__ import annotations
@@ -14,19 +15,27 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 import json
+import logging
 from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import async_fire_time_changed
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+    mock_restore_cache_with_extra_data,
+)
 
 from custom_components.sunvec.const import DOMAIN
 from sunvec_simulator import SunvecCloud
 
 REALTIME_PATH = "/api/v2/dataAccess/realtimeInfo/get"
+OUR_LOGGER = "custom_components.sunvec"
 
 
 @dataclass(frozen=True)
@@ -194,3 +203,56 @@ async def run_until(
         freezer.tick(min(step, until - dt_util.utcnow()))
         async_fire_time_changed(hass)
         await settle(hass)
+
+
+def our_lines(caplog: pytest.LogCaptureFixture, level: int) -> list[logging.LogRecord]:
+    """Return the integration's own log records at ``level`` or above."""
+    return [
+        record
+        for record in caplog.records
+        if record.name.startswith(OUR_LOGGER) and record.levelno >= level
+    ]
+
+
+def assert_no_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing was logged with a traceback, and nothing as an unexpected error."""
+    for record in caplog.records:
+        if record.levelno >= logging.INFO:
+            assert record.exc_info is None, record.getMessage()
+        assert "Traceback" not in record.getMessage()
+        assert "Unexpected error fetching" not in record.getMessage()
+
+
+def served_latest(cloud: SunvecCloud, wifi_sn: str, field: str) -> Any:
+    """Return a field of the record the cloud serves now."""
+    return cloud.inverter(wifi_sn).uploads()[-1].record[field]
+
+
+def restore_memories(
+    hass: HomeAssistant, entry: MockConfigEntry, memories: dict[str, dict[str, Any]]
+) -> dict[str, str]:
+    """Register the entry's sensors and give them a restored state; return their ids."""
+    registry = er.async_get(hass)
+    ids = {}
+    restored = []
+    for key, memory in memories.items():
+        ids[key] = registry.async_get_or_create(
+            "sensor",
+            DOMAIN,
+            f"{entry.unique_id}_{key}",
+            config_entry=entry,
+            suggested_object_id=f"restored_{key}",
+        ).entity_id
+        value = memory.get("day_max", memory.get("total_kwh", memory.get("last_good")))
+        restored.append(
+            (
+                State(ids[key], str(value)),
+                {
+                    "native_value": value,
+                    "native_unit_of_measurement": "kWh",
+                    "memory": memory,
+                },
+            )
+        )
+    mock_restore_cache_with_extra_data(hass, restored)
+    return ids

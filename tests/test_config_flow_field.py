@@ -32,9 +32,8 @@ from custom_components.sunvec.const import (
 from sunvec_simulator import DEMO_TOKEN, DEMO_TOKEN_2, Fault, SunvecCloud
 
 from .conftest import simulated_entry
-from .field_cloud import Call, FieldCloud, run_until
+from .field_cloud import Call, FieldCloud, assert_no_traceback, our_lines, run_until
 from .test_data_quality import GRID_TIED, HYBRID, add_inverter
-from .test_hostile_replies import assert_no_traceback, our_lines
 
 
 async def new_account_form(hass: HomeAssistant) -> dict[str, Any]:

@@ -10,23 +10,19 @@ from __future__ import annotations
 from datetime import timedelta
 import json
 import logging
-from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
-from homeassistant.core import HomeAssistant, State
-from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    mock_restore_cache_with_extra_data,
-)
 
 from custom_components.sunvec.const import DOMAIN
 from sunvec_simulator import DEMO_TOKEN, Fault, SunvecCloud
 
 from .conftest import simulated_entry
+from .field_cloud import assert_no_traceback, our_lines, restore_memories, served_latest
 from .test_data_quality import (
     GRID_TIED,
     HYBRID,
@@ -38,12 +34,6 @@ from .test_data_quality import (
     record_states,
     run_until,
 )
-from .test_hostile_replies import assert_no_traceback, our_lines
-
-
-def served_latest(cloud: SunvecCloud, wifi_sn: str, field: str) -> Any:
-    """Return a field of the record the cloud serves now."""
-    return cloud.inverter(wifi_sn).uploads()[-1].record[field]
 
 
 async def test_one_upload_in_2099_does_not_freeze_yield_today(
@@ -119,36 +109,6 @@ async def test_a_record_of_tomorrow_is_not_yield_today(
     )
     assert float(hass.states.get(yield_today).state) < today
     assert never_falls(numbers(seen[yield_today])[-20:])
-
-
-def restore_memories(
-    hass: HomeAssistant, entry: MockConfigEntry, memories: dict[str, dict[str, Any]]
-) -> dict[str, str]:
-    """Register the entry's sensors and give them a restored state; return their ids."""
-    registry = er.async_get(hass)
-    ids = {}
-    restored = []
-    for key, memory in memories.items():
-        ids[key] = registry.async_get_or_create(
-            "sensor",
-            DOMAIN,
-            f"{entry.unique_id}_{key}",
-            config_entry=entry,
-            suggested_object_id=f"restored_{key}",
-        ).entity_id
-        value = memory.get("day_max", memory.get("total_kwh", memory.get("last_good")))
-        restored.append(
-            (
-                State(ids[key], str(value)),
-                {
-                    "native_value": value,
-                    "native_unit_of_measurement": "kWh",
-                    "memory": memory,
-                },
-            )
-        )
-    mock_restore_cache_with_extra_data(hass, restored)
-    return ids
 
 
 async def test_restored_times_in_2099_are_dropped(

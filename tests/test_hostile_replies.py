@@ -23,7 +23,7 @@ from custom_components.sunvec.const import DOMAIN
 from sunvec_simulator import Fault, SunvecCloud
 
 from .conftest import simulated_entry
-from .field_cloud import FieldCloud
+from .field_cloud import FieldCloud, assert_no_traceback, our_lines
 from .test_data_quality import (
     HYBRID,
     add_inverter,
@@ -33,26 +33,6 @@ from .test_data_quality import (
     record_states,
     run_until,
 )
-
-OUR_LOGGER = "custom_components.sunvec"
-
-
-def our_lines(caplog: pytest.LogCaptureFixture, level: int) -> list[logging.LogRecord]:
-    """Return the integration's own log records at ``level`` or above."""
-    return [
-        record
-        for record in caplog.records
-        if record.name.startswith(OUR_LOGGER) and record.levelno >= level
-    ]
-
-
-def assert_no_traceback(caplog: pytest.LogCaptureFixture) -> None:
-    """Nothing was logged with a traceback, and nothing as an unexpected error."""
-    for record in caplog.records:
-        if record.levelno >= logging.INFO:
-            assert record.exc_info is None, record.getMessage()
-        assert "Traceback" not in record.getMessage()
-        assert "Unexpected error fetching" not in record.getMessage()
 
 
 def all_sunvec_states(hass: HomeAssistant) -> list[str]:

@@ -42,9 +42,15 @@ from custom_components.sunvec.const import (
 from sunvec_simulator import DEMO_TOKEN, Fault, InverterKind, SunvecCloud
 
 from .conftest import simulated_entry
-from .field_cloud import FieldCloud, max_calls_in_window, run_until, settle
+from .field_cloud import (
+    FieldCloud,
+    assert_no_traceback,
+    max_calls_in_window,
+    our_lines,
+    run_until,
+    settle,
+)
 from .test_data_quality import GRID_TIED, HYBRID, add_inverter, entity_id
-from .test_hostile_replies import assert_no_traceback, our_lines
 
 HOUR = timedelta(hours=1)
 

@@ -25,9 +25,15 @@ from custom_components.sunvec.diagnostics import async_get_config_entry_diagnost
 from sunvec_simulator import DEMO_TOKEN, Fault
 
 from .conftest import simulated_entry
-from .field_cloud import REALTIME_PATH, Call, FieldCloud, run_until
+from .field_cloud import (
+    REALTIME_PATH,
+    Call,
+    FieldCloud,
+    assert_no_traceback,
+    our_lines,
+    run_until,
+)
 from .test_data_quality import HYBRID, add_inverter, entity_id
-from .test_hostile_replies import assert_no_traceback, our_lines
 
 SECRETS = (DEMO_TOKEN, quote(DEMO_TOKEN, safe=""))
 
