@@ -23,7 +23,7 @@ from custom_components.sunvec.const import DOMAIN
 from sunvec_simulator import Fault, SunvecCloud
 
 from .conftest import simulated_entry
-from .field_cloud import FieldCloud, assert_no_traceback, our_lines
+from .field_cloud import FieldCloud, assert_no_traceback, our_lines, restore_memories
 from .test_data_quality import (
     HYBRID,
     add_inverter,
@@ -240,3 +240,43 @@ async def test_an_absurd_pv_sample_adds_nothing_to_pv_energy(
         warnings = our_lines(caplog, logging.WARNING)
         assert len(warnings) == 1, [w.getMessage() for w in warnings]
         assert "pv_power" in warnings[0].getMessage()
+
+
+async def test_a_restored_pv_sample_of_1e308_w_adds_nothing(
+    hass_at_plant: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    cloud: SunvecCloud,
+    cloud_url: str,
+) -> None:
+    """A stored last sample of 1e308 W (stored before samples were checked): skipped.
+
+    PV energy goes on from the stored total; it used to become infinite, shown as
+    unknown for good.
+    """
+    hass = hass_at_plant
+    entry = simulated_entry(cloud_url, HYBRID)
+    entry.add_to_hass(hass)
+    last = cloud.inverter(HYBRID).uploads()[-1]
+    ids = restore_memories(
+        hass,
+        entry,
+        {
+            "pv_energy": {
+                "total_kwh": 100.0,
+                "last_time": last.available_at.isoformat(),
+                "last_power_w": 1e308,
+            }
+        },
+    )
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    start = dt_util.utcnow()
+    seen = record_states(hass, [ids["pv_energy"]])
+    await run_until(hass, freezer, start + timedelta(hours=1))
+
+    shown = [state.state for state in seen[ids["pv_energy"]]]
+    assert STATE_UNKNOWN not in shown
+    assert never_falls(numbers(seen[ids["pv_energy"]]))
+    gained = float(hass.states.get(ids["pv_energy"]).state) - 100.0
+    truth = cloud.inverter(HYBRID).energy_truth(start, dt_util.utcnow())["pv"]
+    assert truth * 0.7 < gained <= truth * 1.05, (gained, truth)
