@@ -287,3 +287,46 @@ async def test_utc_date_time_hours_off_with_fresh_records(
     ]
     assert len(our_lines(caplog, logging.WARNING)) <= 1
     assert_no_traceback(caplog)
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_a_record_dated_ahead_and_repeated_is_one_upload_that_ages(
+    hass_at_plant: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    cloud: SunvecCloud,
+    cloud_url: str,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """The plant's clock 3 h ahead (not learnt yet), then the uploads stop.
+
+    The record the cloud keeps returning is one upload, dated when it was first
+    seen: its live values go stale, it is not integrated again at every poll, and
+    its lower total (a glitch) is not polled into a new baseline.
+    """
+    hass = hass_at_plant
+    cloud.set_fault(Fault.FUTURE_UPLOAD_TIME, wifi_sn=HYBRID, hours=3)
+    await add_inverter(hass, simulated_entry(cloud_url, HYBRID))
+    total = entity_id(hass, HYBRID, "yield_total")
+    pv_energy = entity_id(hass, HYBRID, "pv_energy")
+    seen = record_states(hass, [total])
+    cloud.set_fault(
+        Fault.COUNTER_LOWER, wifi_sn=HYBRID, field="yieldtotal", amount=50.0, count=50
+    )
+    await run_until(hass, freezer, dt_util.utcnow() + timedelta(minutes=6))
+    cloud.set_fault(Fault.UPLOADS_STOPPED, wifi_sn=HYBRID)
+    stopped = dt_util.utcnow()
+    energy_at_stop = float(hass.states.get(pv_energy).state)
+    await run_until(hass, freezer, stopped + timedelta(hours=2, minutes=10))
+
+    last = cloud.inverter(HYBRID).uploads()[-1]
+    assert last.available_at < stopped
+    assert hass.states.get(entity_id(hass, HYBRID, "upload_state")).state == (
+        "not_uploading"
+    )
+    assert hass.states.get(entity_id(hass, HYBRID, "ac_power")).state == (
+        STATE_UNAVAILABLE
+    )
+    assert issue_registry.async_get_issue(DOMAIN, f"not_uploading_{HYBRID}")
+    # Nothing new was uploaded: at most the interval up to the last record.
+    assert float(hass.states.get(pv_energy).state) - energy_at_stop < 0.5
+    assert never_falls(numbers(seen[total])), numbers(seen[total])
