@@ -280,3 +280,38 @@ async def test_a_restored_pv_sample_of_1e308_w_adds_nothing(
     gained = float(hass.states.get(ids["pv_energy"]).state) - 100.0
     truth = cloud.inverter(HYBRID).energy_truth(start, dt_util.utcnow())["pv"]
     assert truth * 0.7 < gained <= truth * 1.05, (gained, truth)
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_an_undated_record_polled_again_counts_once(
+    hass_at_plant: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    cloud: SunvecCloud,
+    cloud_url: str,
+) -> None:
+    """Undated records, then one with a lower total that the cloud keeps returning.
+
+    The inverter stops uploading after the glitch; the same record, polled again
+    for two hours, is one upload, not the six over an hour that make a new baseline.
+    """
+    hass = hass_at_plant
+    cloud.set_fault(
+        Fault.UPLOAD_TIME_FORMAT, wifi_sn=HYBRID, style="garbage", text="garbage"
+    )
+    await add_inverter(hass, simulated_entry(cloud_url, HYBRID))
+    total = entity_id(hass, HYBRID, "yield_total")
+    seen = record_states(hass, [total])
+    await run_until(hass, freezer, dt_util.utcnow() + timedelta(minutes=20))
+    cloud.set_fault(
+        Fault.COUNTER_LOWER, wifi_sn=HYBRID, field="yieldtotal", amount=50.0, count=50
+    )
+    await run_until(hass, freezer, dt_util.utcnow() + timedelta(minutes=6))
+    cloud.set_fault(Fault.UPLOADS_STOPPED, wifi_sn=HYBRID)
+    polls = sum(cloud.requests_served.values())
+    await run_until(hass, freezer, dt_util.utcnow() + timedelta(hours=2))
+
+    assert sum(cloud.requests_served.values()) - polls >= 6
+    glitched = cloud.inverter(HYBRID).uploads()[-1].record["yieldtotal"]
+    shown = numbers(seen[total])
+    assert glitched < max(shown) - 40
+    assert never_falls(shown), shown
