@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable
+import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 import json
@@ -50,7 +51,17 @@ class Call:
     wifi_sn: str | None
 
 
-Answer = Callable[[Call], web.StreamResponse | None]
+@dataclass(frozen=True)
+class Served:
+    """What the cloud answered to one call."""
+
+    call: Call
+    status: int
+    text: str
+    headers: dict[str, str]
+
+
+Answer = Callable[[Call], web.Response | None]
 Rewrite = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -60,6 +71,7 @@ class FieldCloud:
 
     cloud: SunvecCloud
     calls: list[Call] = field(default_factory=list)
+    served: list[Served] = field(default_factory=list)
     answer: Answer | None = None
     """Answers a request instead of the simulator when it returns a response."""
     rewrite: Rewrite | None = None
@@ -78,10 +90,19 @@ class FieldCloud:
         return [call for call in self.calls_to() if start <= call.at < end]
 
     async def _handle(self, request: web.Request, server: str) -> web.StreamResponse:
+        call, response = await self._answer(request, server)
+        self.served.append(
+            Served(call, response.status, response.text or "", dict(response.headers))
+        )
+        return response
+
+    async def _answer(
+        self, request: web.Request, server: str
+    ) -> tuple[Call, web.Response]:
         body = await request.read()
         try:
             payload = json.loads(body)
-        except ValueError:
+        except (RecursionError, ValueError):
             payload = None
         wifi_sn = payload.get("wifiSn") if isinstance(payload, dict) else None
         call = Call(
@@ -94,22 +115,22 @@ class FieldCloud:
         )
         self.calls.append(call)
         if server != "cloud":
-            return web.Response(status=404, text="elsewhere")
+            return call, web.Response(status=404, text="elsewhere")
         if self.hold is not None:
             await self.hold.wait()
         if self.answer is not None and (response := self.answer(call)) is not None:
-            return response
+            return call, response
         reply = await self.cloud.realtime_info(call.token, call.wifi_sn)
         text = reply.body
         if self.rewrite is not None and reply.status == 200:
             try:
                 decoded = json.loads(text)
-            except ValueError:
+            except (RecursionError, ValueError):  # e.g. 100,000 nested arrays
                 decoded = None
             if isinstance(decoded, dict) and isinstance(decoded.get("result"), dict):
                 decoded["result"] = self.rewrite(dict(decoded["result"]))
                 text = json.dumps(decoded)
-        return web.Response(
+        return call, web.Response(
             status=reply.status,
             text=text,
             content_type=reply.content_type,
@@ -168,28 +189,39 @@ def max_calls_in_window(times: Iterable[datetime], window: timedelta) -> int:
 
 
 def _in_flight() -> list[asyncio.Task[Any]]:
-    """Return the polls and set-up retries of the integration that have not ended."""
+    """Return the polls, set-up retries and reloads of the integration not ended."""
     return [
         task
         for task in asyncio.all_tasks()
         if not task.done()
-        and task.get_name().startswith((f"{DOMAIN} ", f"config entry retry {DOMAIN}"))
+        and (
+            task.get_name().startswith((f"{DOMAIN} ", f"config entry retry {DOMAIN}"))
+            or (
+                task.get_name().startswith("config entry reload")
+                and f" {DOMAIN} " in task.get_name()
+            )
+        )
     ]
 
 
-async def settle(hass: HomeAssistant) -> None:
-    """Let polls and set-up retries in flight finish their loopback I/O.
+async def settle(hass: HomeAssistant, turns: int = 2000) -> None:
+    """Let what runs finish: state writes, and the polls' loopback I/O.
 
-    Like `tests.test_data_quality.settle`, but set-up retries (Home Assistant's
-    background tasks) count too: their call must not time out in frozen time. A
-    task that waits for virtual time is left to the next step.
+    Like `tests.test_data_quality.settle`, but set-up retries and reloads count
+    too (their call must not time out in frozen time), and a task that waits for
+    virtual time (a set-up waiting for the account's turn) is left to the next
+    step instead of waited for: `hass.async_block_till_done` is given ``turns``
+    turns of the loop, not for ever.
     """
-    await hass.async_block_till_done()
-    for _ in range(2000):
-        if not _in_flight():
+    done = asyncio.ensure_future(hass.async_block_till_done())
+    for _ in range(turns):
+        if done.done() and not _in_flight():
             break
         await asyncio.sleep(0)
-    await hass.async_block_till_done()
+    if not done.done():
+        done.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await done
 
 
 async def run_until(

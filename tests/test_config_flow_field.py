@@ -159,7 +159,7 @@ async def test_an_address_whose_path_answers_404_is_not_the_api(
     """A server that answers 404: not "cannot connect", but "not the API" on the field."""
     caplog.set_level(logging.INFO)
 
-    def not_found(call: Call) -> web.StreamResponse | None:
+    def not_found(call: Call) -> web.Response | None:
         return web.Response(status=404, text="<h1>Not Found</h1>")
 
     field_cloud.answer = not_found

@@ -12,6 +12,7 @@ from datetime import timedelta
 import logging
 import math
 from typing import Any
+from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
@@ -20,10 +21,17 @@ from homeassistant.util import dt as dt_util
 import pytest
 
 from custom_components.sunvec.const import DOMAIN
+from custom_components.sunvec.sensor import SunvecSensorEntity
 from sunvec_simulator import Fault, SunvecCloud
 
 from .conftest import simulated_entry
-from .field_cloud import FieldCloud, assert_no_traceback, our_lines, restore_memories
+from .field_cloud import (
+    FieldCloud,
+    assert_no_traceback,
+    our_lines,
+    restore_memories,
+    served_latest,
+)
 from .test_data_quality import (
     HYBRID,
     add_inverter,
@@ -97,16 +105,17 @@ def not_numbers(field_cloud: FieldCloud) -> None:
 
 
 @pytest.mark.parametrize(
-    "inject",
+    ("inject", "readable"),
     [
-        four_hundred_digits,
-        deeply_nested,
-        upload_in_9999,
-        upload_late_in_9999,
-        utc_in_year_1,
-        utc_early_in_year_1,
-        not_numbers,
+        (four_hundred_digits, True),
+        (deeply_nested, False),
+        (upload_in_9999, True),
+        (upload_late_in_9999, True),
+        (utc_in_year_1, True),
+        (utc_early_in_year_1, True),
+        (not_numbers, True),
     ],
+    ids=lambda value: getattr(value, "__name__", str(value)),
 )
 async def test_polling_goes_on_whatever_the_reply(
     hass: HomeAssistant,
@@ -114,9 +123,13 @@ async def test_polling_goes_on_whatever_the_reply(
     field_cloud: FieldCloud,
     caplog: pytest.LogCaptureFixture,
     inject: Callable[[FieldCloud], None],
+    readable: bool,
 ) -> None:
     """A reply that once stopped polling for good: polls go on, no traceback.
 
+    A record with a value that cannot be used is a record with that value missing:
+    the update succeeds (the entities stay available, nothing is logged as an
+    error). A reply that cannot be read at all is one failed update, logged once.
     Home Assistant is in US/Pacific (west of UTC), the plant in Amsterdam.
     """
     assert hass.config.time_zone == "US/Pacific"
@@ -125,8 +138,10 @@ async def test_polling_goes_on_whatever_the_reply(
     last_upload = entity_id(hass, HYBRID, "last_upload")
     # Long enough to learn that the plant's clock runs 9 hours ahead (four records).
     await run_until(hass, freezer, dt_util.utcnow() + timedelta(minutes=25))
+    inverter_status = entity_id(hass, HYBRID, "inverter_status")
     caplog.clear()
     start = dt_util.utcnow()
+    seen = record_states(hass, [inverter_status])
 
     inject(field_cloud)
     await run_until(hass, freezer, start + timedelta(minutes=40))
@@ -134,6 +149,12 @@ async def test_polling_goes_on_whatever_the_reply(
     # Polled on: about one call per upload (every 5 min), or the back-off's.
     assert len(during) >= 6, during
     assert_finite_states(hass)
+    errors = [line.getMessage() for line in our_lines(caplog, logging.ERROR)]
+    if readable:
+        assert errors == []
+        assert STATE_UNAVAILABLE not in [s.state for s in seen[inverter_status]]
+    else:
+        assert len(errors) == 1, errors
 
     field_cloud.cloud.clear_faults()
     field_cloud.rewrite = None
@@ -315,3 +336,46 @@ async def test_an_undated_record_polled_again_counts_once(
     shown = numbers(seen[total])
     assert glitched < max(shown) - 40
     assert never_falls(shown), shown
+
+
+async def test_an_entity_that_cannot_show_its_value_stops_no_other(
+    hass_at_plant: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    cloud: SunvecCloud,
+    cloud_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One sensor fails on every update: it alone is unavailable, with one warning.
+
+    No reply makes a sensor fail any more (1e308 once did), so one is made to: the
+    inverter type raises whenever it takes the data, from the second reply on.
+    """
+    hass = hass_at_plant
+    await add_inverter(hass, simulated_entry(cloud_url, HYBRID))
+    inverter_type = entity_id(hass, HYBRID, "inverter_type")
+    others = [entity_id(hass, HYBRID, key) for key in ("ac_power", "last_upload")]
+    seen = record_states(hass, [inverter_type, *others])
+    take = SunvecSensorEntity._update_from_data
+
+    def fails_for_the_type(entity: SunvecSensorEntity) -> None:
+        if entity.entity_description.key == "inverter_type":
+            raise ValueError("a value Home Assistant refuses")
+        take(entity)
+
+    caplog.clear()
+    start = dt_util.utcnow()
+    with patch.object(SunvecSensorEntity, "_update_from_data", fails_for_the_type):
+        await run_until(hass, freezer, start + timedelta(minutes=30))
+        assert hass.states.get(inverter_type).state == STATE_UNAVAILABLE
+        for other in others:
+            assert len(seen[other]) >= 5, other
+            assert hass.states.get(other).state != STATE_UNAVAILABLE
+        warnings = our_lines(caplog, logging.WARNING)
+        assert len(warnings) == 1, [w.getMessage() for w in warnings]
+        assert inverter_type in warnings[0].getMessage()
+    # Once it can show the data again, it does.
+    await run_until(hass, freezer, dt_util.utcnow() + timedelta(minutes=10))
+    assert hass.states.get(inverter_type).state == str(
+        served_latest(cloud, HYBRID, "inverterType")
+    )
+    assert_no_traceback(caplog)

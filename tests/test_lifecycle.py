@@ -188,11 +188,12 @@ async def test_an_unloaded_entry_arms_no_timer_and_keeps_nothing_alive(
         field_cloud.hold = None
     await settle(hass)
     unloaded = len(field_cloud.calls_to())
+    # No timer (nor anything else) holds the coordinator once it unloaded.
+    gc.collect()
+    assert coordinator() is None, gc.get_referrers(coordinator())
 
     await run_until(hass, freezer, dt_util.utcnow() + timedelta(hours=1))
     assert len(field_cloud.calls_to()) == unloaded, "polled after the unload"
-    gc.collect()
-    assert coordinator() is None, gc.get_referrers(coordinator())
 
 
 async def test_the_uploading_binary_sensor_is_replaced_by_upload_status(

@@ -94,20 +94,32 @@ async def test_a_lockout_at_setup_lasts_the_hour_across_retries_and_a_reload(
     assert_no_traceback(caplog)
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        pytest.param({}, id="code_and_words"),
+        pytest.param({"exception": "Operation failed"}, id="code_alone"),
+        pytest.param({"code": None}, id="words_alone"),
+    ],
+)
 async def test_a_lockout_while_polling_pauses_the_whole_account(
     hass_at_plant: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     cloud: SunvecCloud,
     field_cloud: FieldCloud,
     caplog: pytest.LogCaptureFixture,
+    reply: dict[str, Any],
 ) -> None:
-    """Two inverters on the token: after the lock-out reply, neither calls for the hour."""
+    """Two inverters on the token: after the lock-out reply, neither calls for the hour.
+
+    The lock-out is recognised by its code (1) or by its words, either alone.
+    """
     hass = hass_at_plant
     for wifi_sn in (HYBRID, GRID_TIED):
         await add_inverter(hass, simulated_entry(field_cloud.url, wifi_sn))
         freezer.tick(7)
     await run_until(hass, freezer, dt_util.utcnow() + timedelta(minutes=10))
-    cloud.set_fault(Fault.LOCKOUT)
+    cloud.set_fault(Fault.LOCKOUT, **reply)
     start = dt_util.utcnow()
     await run_until(hass, freezer, start + timedelta(minutes=10))
     refused = field_cloud.calls_between(start, dt_util.utcnow())

@@ -16,11 +16,15 @@ from urllib.parse import quote
 
 from aiohttp import web
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.const import CONF_TOKEN
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 import pytest
 
+from custom_components.sunvec.const import CONF_API_ADDRESS, CONF_WIFI_SN, DOMAIN
 from custom_components.sunvec.diagnostics import async_get_config_entry_diagnostics
 from sunvec_simulator import DEMO_TOKEN, Fault
 
@@ -111,7 +115,7 @@ async def test_a_redirect_to_another_host_never_gets_the_token(
         else f"http://localhost:{port}{REALTIME_PATH}"
     )
 
-    def redirect(call: Call) -> web.StreamResponse | None:
+    def redirect(call: Call) -> web.Response | None:
         return redirect_to(target, status) if call.host.startswith("127.") else None
 
     field_cloud.answer = redirect
@@ -142,7 +146,7 @@ async def test_a_redirect_within_the_origin_is_followed(
     """The same host moving the API path: followed, with the token, and it works."""
     hass = hass_at_plant
 
-    def moved(call: Call) -> web.StreamResponse | None:
+    def moved(call: Call) -> web.Response | None:
         return (
             redirect_to("/moved" + REALTIME_PATH, 307)
             if call.path == (REALTIME_PATH)
@@ -208,3 +212,42 @@ async def test_a_token_echoed_while_polling_is_nowhere(
     for secret in SECRETS:
         assert secret not in json.dumps(diagnostics, default=str)
     assert_no_traceback(caplog)
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+@pytest.mark.parametrize("where", ECHO_PLACES)
+async def test_a_token_echoed_to_the_config_flow_check_is_nowhere(
+    hass: HomeAssistant,
+    field_cloud: FieldCloud,
+    caplog: pytest.LogCaptureFixture,
+    where: str,
+) -> None:
+    """The check of a new account gets the echo: not in the log, nor in the form."""
+    caplog.set_level(logging.DEBUG)
+    field_cloud.cloud.set_fault(Fault.ECHO_TOKEN, where=where, count=1)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    user_input = {
+        CONF_API_ADDRESS: field_cloud.url,
+        CONF_TOKEN: DEMO_TOKEN,
+        CONF_WIFI_SN: HYBRID,
+    }
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"]
+    checked = [r.getMessage() for r in our_lines(caplog, logging.INFO)]
+    assert any("refused the check" in line for line in checked), checked
+    form = json.dumps(
+        {key: value for key, value in result.items() if key != "data_schema"},
+        default=str,
+    )
+    for secret in SECRETS:
+        assert secret not in form
+    assert_nowhere(hass, caplog)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
