@@ -226,13 +226,10 @@ class UploadClock:
             plant_day = wall.date()
         shown = min(instant, now)
         previous = self._last_upload
-        if (
-            previous is not None
-            and wall == self._last_naive
-            and previous.timestamp == instant.timestamp()
-        ):
+        if previous is not None and wall == self._last_naive:
             # The record seen again: uploaded before the poll that first saw it,
-            # not at each poll (a time ahead of ours would be clamped anew).
+            # not at each poll (a time ahead of ours would be clamped anew), even
+            # when the offset learnt since reads it later.
             shown = min(shown, previous.instant)
         self._last_naive = wall
         self._last_now = now
