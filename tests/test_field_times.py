@@ -22,7 +22,13 @@ from custom_components.sunvec.const import DOMAIN
 from sunvec_simulator import DEMO_TOKEN, Fault, SunvecCloud
 
 from .conftest import simulated_entry
-from .field_cloud import assert_no_traceback, our_lines, restore_memories, served_latest
+from .field_cloud import (
+    assert_no_traceback,
+    our_lines,
+    restore_memories,
+    run_until,
+    served_latest,
+)
 from .test_data_quality import (
     GRID_TIED,
     HYBRID,
@@ -32,7 +38,6 @@ from .test_data_quality import (
     never_falls,
     numbers,
     record_states,
-    run_until,
 )
 
 

@@ -30,6 +30,7 @@ from .field_cloud import (
     assert_no_traceback,
     our_lines,
     restore_memories,
+    run_until,
     served_latest,
 )
 from .test_data_quality import (
@@ -39,7 +40,6 @@ from .test_data_quality import (
     never_falls,
     numbers,
     record_states,
-    run_until,
 )
 
 
