@@ -377,3 +377,40 @@ async def test_a_restart_keeps_the_lockout(
     assert entry.state is ConfigEntryState.SETUP_RETRY
     await run_until(hass, freezer, dt_util.utcnow() + timedelta(minutes=30))
     assert cloud.requests_served[DEMO_TOKEN] == calls
+
+
+async def test_a_lockout_seen_by_a_config_flow_check_pauses_the_account(
+    hass_at_plant: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    cloud: SunvecCloud,
+    field_cloud: FieldCloud,
+) -> None:
+    """The check of a new inverter gets the lock-out: the account's polls wait too.
+
+    So does the check when the user submits the form again.
+    """
+    hass = hass_at_plant
+    entry = simulated_entry(field_cloud.url, HYBRID)
+    await add_inverter(hass, entry)
+    freezer.tick(30)
+    cloud.set_fault(Fault.LOCKOUT)
+    flow = asyncio.create_task(_configure(hass, entry.entry_id, GRID_TIED))
+    result = await tick_until_done(hass, freezer, flow)
+    assert result["errors"] == {"base": "rate_limited"}
+    checked = field_cloud.calls_to()[-1]
+    assert checked.wifi_sn == GRID_TIED
+
+    await run_until(hass, freezer, checked.at + timedelta(minutes=30))
+    again = asyncio.create_task(
+        hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_ACCOUNT: entry.entry_id, CONF_WIFI_SN: GRID_TIED}
+        )
+    )
+    result = await tick_until_done(hass, freezer, again)
+    assert result["errors"] == {"base": "rate_limited"}
+    await run_until(hass, freezer, checked.at + HOUR - timedelta(seconds=30))
+    assert field_cloud.calls_to()[-1] == checked, "called into the lock-out"
+
+    cloud.clear_faults()
+    await run_until(hass, freezer, checked.at + HOUR + timedelta(minutes=10))
+    assert field_cloud.calls_to()[-1].at > checked.at + HOUR

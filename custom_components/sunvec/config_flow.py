@@ -23,6 +23,7 @@ from .api import (
     SunvecConnectionError,
     SunvecError,
     SunvecNotApiError,
+    SunvecRateLimitError,
     answers_plain_http,
     normalize_api_address,
     normalize_token,
@@ -242,16 +243,18 @@ class SunvecConfigFlow(ConfigFlow, domain=DOMAIN):
         session = async_get_clientsession(self.hass)
         client = SunvecClient(session, api_address, token)
         registry = await async_get_budget_registry(self.hass)
+        account = account_key(client.base_url, normalize_token(token))
         if not await registry.async_wait_for_call(
-            account_key(client.base_url, normalize_token(token)),
-            f"config flow {self.flow_id}",
-            FLOW_WAIT_MAX,
+            account, f"config flow {self.flow_id}", FLOW_WAIT_MAX
         ):
             return None, {"base": "rate_limited"}
         try:
             return await client.get_realtime(wifi_sn), {}
         except Exception as err:  # noqa: BLE001 - every failure gives the form back
             failure = err
+        if isinstance(failure, SunvecRateLimitError) and failure.retry_after:
+            # A lock-out or a Retry-After holds for the account, not for this form.
+            registry.pause_for_rate_limit(account, failure.retry_after)
         meaning = meaning_of(failure)
         if not isinstance(failure, SunvecError):
             LOGGER.warning(
