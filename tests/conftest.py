@@ -26,6 +26,7 @@ from custom_components.sunvec.const import CONF_API_ADDRESS, CONF_WIFI_SN, DOMAI
 from custom_components.sunvec.models import RealtimeData
 from sunvec_simulator import DEMO_TOKEN, SunvecCloud, create_app, demo_cloud
 
+from .field_cloud import FieldCloud, serve_field_cloud
 from .portable_snapshots import PortableSnapshotExtension
 
 INTEGRATION_LOGGER = "custom_components.sunvec"
@@ -236,3 +237,12 @@ def simulated_entry(
         unique_id=wifi_sn,
         data={CONF_API_ADDRESS: cloud_url, CONF_TOKEN: token, CONF_WIFI_SN: wifi_sn},
     )
+
+
+@pytest.fixture
+async def field_cloud(
+    socket_enabled: None, cloud: SunvecCloud
+) -> AsyncGenerator[FieldCloud]:
+    """Serve the simulated cloud behind a proxy that can answer as the field does."""
+    async for served in serve_field_cloud(cloud):
+        yield served

@@ -129,6 +129,20 @@ class BudgetRegistry:
             self.leave(key, caller)
 
     @callback
+    def pause_for_rate_limit(self, key: str, retry_after: float) -> None:
+        """Pause the account for a wait the cloud asked for outside polling.
+
+        A config flow's check that gets a lock-out (or HTTP 429 with Retry-After):
+        the account's inverters, and the next check, wait for it as after a poll.
+        """
+        caller = "rate-limited check"
+        self.join(key, caller).pause_for_rate_limit(
+            dt_util.utcnow().timestamp(), retry_after
+        )
+        self.leave(key, caller)
+        self.async_schedule_save()
+
+    @callback
     def async_schedule_save(self) -> None:
         """Write the calls a little later (batched), or when Home Assistant stops."""
         self._store.async_delay_save(self._data_to_save, SAVE_DELAY)

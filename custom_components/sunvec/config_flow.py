@@ -23,6 +23,7 @@ from .api import (
     SunvecConnectionError,
     SunvecError,
     SunvecNotApiError,
+    SunvecRateLimitError,
     answers_plain_http,
     normalize_api_address,
     normalize_token,
@@ -75,6 +76,11 @@ class SunvecConfigFlow(ConfigFlow, domain=DOMAIN):
                     user_input[CONF_TOKEN],
                     user_input[CONF_WIFI_SN],
                 )
+        return self._new_account_form(user_input, errors)
+
+    def _new_account_form(
+        self, suggested: Mapping[str, Any] | None, errors: dict[str, str]
+    ) -> ConfigFlowResult:
         schema = vol.Schema(
             {
                 vol.Required(CONF_API_ADDRESS): _TEXT,
@@ -84,7 +90,7 @@ class SunvecConfigFlow(ConfigFlow, domain=DOMAIN):
         )
         return self.async_show_form(
             step_id="new_account",
-            data_schema=self.add_suggested_values_to_schema(schema, user_input),  # type: ignore[arg-type, unused-ignore]
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),  # type: ignore[arg-type, unused-ignore]
             errors=errors,
         )
 
@@ -94,8 +100,13 @@ class SunvecConfigFlow(ConfigFlow, domain=DOMAIN):
         """Add another inverter with the address and token of a configured one."""
         accounts = self._configured_accounts()
         if not accounts:
-            # The last inverter of the account was removed meanwhile.
-            return await self.async_step_new_account()
+            # The last account was removed meanwhile: say so, and ask for one anew.
+            return self._new_account_form(
+                None
+                if user_input is None
+                else {CONF_WIFI_SN: user_input[CONF_WIFI_SN]},
+                {"base": "account_gone"},
+            )
         errors: dict[str, str] = {}
         if user_input is not None and user_input[CONF_ACCOUNT] not in accounts:
             errors = {CONF_ACCOUNT: "account_gone"}
@@ -233,16 +244,18 @@ class SunvecConfigFlow(ConfigFlow, domain=DOMAIN):
         session = async_get_clientsession(self.hass)
         client = SunvecClient(session, api_address, token)
         registry = await async_get_budget_registry(self.hass)
+        account = account_key(client.base_url, normalize_token(token))
         if not await registry.async_wait_for_call(
-            account_key(client.base_url, normalize_token(token)),
-            f"config flow {self.flow_id}",
-            FLOW_WAIT_MAX,
+            account, f"config flow {self.flow_id}", FLOW_WAIT_MAX
         ):
             return None, {"base": "rate_limited"}
         try:
             return await client.get_realtime(wifi_sn), {}
         except Exception as err:  # noqa: BLE001 - every failure gives the form back
             failure = err
+        if isinstance(failure, SunvecRateLimitError) and failure.retry_after:
+            # A lock-out or a Retry-After holds for the account, not for this form.
+            registry.pause_for_rate_limit(account, failure.retry_after)
         meaning = meaning_of(failure)
         if not isinstance(failure, SunvecError):
             LOGGER.warning(

@@ -131,13 +131,7 @@ class PowerIntegrator:
         """
         if self._last_time is not None and sample_time <= self._last_time:
             return self._total
-        power = (
-            power_w
-            if power_w is not None
-            and math.isfinite(power_w)
-            and abs(power_w) <= MAX_POWER_W
-            else None
-        )
+        power = _plausible(power_w)
         if (
             power is not None
             and self._last_power is not None
@@ -165,17 +159,12 @@ class PowerIntegrator:
             total_kwh: The stored total; a negative, non-finite or impossibly large
                 one restarts at 0.
             last_time: Upload time of the last sample, if any.
-            last_power: Its power in W, if known.
+            last_power: Its power in W, if known; one no inverter can produce is
+                dropped, as `add` drops such a sample.
         """
         self._total = total_kwh if 0 < total_kwh <= MAX_LIFETIME_KWH else 0.0
         self._last_time = last_time
-        self._last_power = (
-            last_power
-            if last_time is not None
-            and last_power is not None
-            and math.isfinite(last_power)
-            else None
-        )
+        self._last_power = _plausible(last_power) if last_time is not None else None
 
     def as_dict(self) -> dict[str, float | str | None]:
         """Return the state to store (JSON-safe), for `from_dict`."""
@@ -231,3 +220,10 @@ class PowerIntegrator:
             float(power) if isinstance(power, int | float) else None,
         )
         return integrator
+
+
+def _plausible(power_w: float | None) -> float | None:
+    """Return a power reading (W) an inverter can produce, else None (missing)."""
+    if power_w is None or not math.isfinite(power_w) or abs(power_w) > MAX_POWER_W:
+        return None
+    return power_w

@@ -395,6 +395,7 @@ class SunvecSensorEntity(_RestoringSensor):
         self._day_total = DayTotalGuard()
         self._last_guard_status: GuardStatus | None = None
         self._last_reply: datetime | None = None
+        self._undated: tuple[RealtimeData, datetime] | None = None
         self._unknown_codes_logged: set[str] = set()
 
     def reports(self, data: SunvecData) -> bool:
@@ -473,10 +474,7 @@ class SunvecSensorEntity(_RestoringSensor):
         """Feed a new reply to the sensor's guard; log what it holds back."""
         kind = self.entity_description.kind
         if kind is ValueKind.LIFETIME:
-            kept = self._lifetime.update(
-                _as_float(reported),
-                data.received_at if data.upload is None else data.upload.instant,
-            )
+            kept = self._lifetime.update(_as_float(reported), self._upload_of(data))
             self._log_guard(self._lifetime.status, reported, kept)
         elif kind is ValueKind.DAY_TOTAL and data.upload is not None:
             kept = self._day_total.update(
@@ -499,6 +497,18 @@ class SunvecSensorEntity(_RestoringSensor):
                 self.entity_id,
                 code,
             )
+
+    def _upload_of(self, data: SunvecData) -> datetime:
+        """Return the instant that names the reply's upload, for the lifetime guard.
+
+        An undated record is named by when it first came: the same record polled
+        again is the same upload, not a new one at every poll.
+        """
+        if data.upload is not None:
+            return data.upload.instant
+        if self._undated is None or self._undated[0] != data.record:
+            self._undated = (data.record, data.received_at)
+        return self._undated[1]
 
     def _log_guard(
         self,

@@ -84,7 +84,7 @@ class UploadTime:
     """When one record was uploaded, as every consumer of it uses it."""
 
     instant: datetime
-    """The upload instant, aware (UTC), never later than the poll that saw it."""
+    """The upload instant, aware (UTC), never later than the poll that first saw it."""
     timestamp: float
     """The same instant as UNIX seconds, before that clamp (for the polling policy,
     which learns when records appear relative to it)."""
@@ -133,6 +133,7 @@ class UploadClock:
         self._offset_q = 0
         self._last_naive: datetime | None = None
         self._last_now: datetime | None = None
+        self._last_upload: UploadTime | None = None
         self._candidates: frozenset[int] = frozenset()
         self._streak = 0
 
@@ -189,7 +190,8 @@ class UploadClock:
                 (`_checked_hint`); then it wins and sets the offset.
 
         Returns:
-            The upload, its instant clamped to ``now``.
+            The upload, its instant clamped to ``now``, and for a record seen
+            again to the instant it was given when first seen.
 
         Raises:
             ImplausibleTimeError: The time cannot be true: before any upload of
@@ -222,13 +224,19 @@ class UploadClock:
                 self._learn(wall, walls, now)
                 instant = self._resolve(walls, now)
             plant_day = wall.date()
+        shown = min(instant, now)
+        previous = self._last_upload
+        if previous is not None and wall == self._last_naive:
+            # The record seen again: uploaded before the poll that first saw it,
+            # not at each poll (a time ahead of ours would be clamped anew), even
+            # when the offset learnt since reads it later.
+            shown = min(shown, previous.instant)
         self._last_naive = wall
         self._last_now = now
-        return UploadTime(
-            instant=min(instant, now),
-            timestamp=instant.timestamp(),
-            plant_day=plant_day,
+        self._last_upload = UploadTime(
+            instant=shown, timestamp=instant.timestamp(), plant_day=plant_day
         )
+        return self._last_upload
 
     def _checked_hint(
         self, wall: datetime, hint: datetime | None, now: datetime
