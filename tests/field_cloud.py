@@ -32,8 +32,12 @@ from pytest_homeassistant_custom_component.common import (
     mock_restore_cache_with_extra_data,
 )
 
+from custom_components.sunvec.api import DEFAULT_REQUEST_TIMEOUT
 from custom_components.sunvec.const import DOMAIN
 from sunvec_simulator import SunvecCloud
+
+# How long the integration waits for a reply before it gives up on the call.
+CLIENT_TIMEOUT = timedelta(seconds=DEFAULT_REQUEST_TIMEOUT)
 
 REALTIME_PATH = "/api/v2/dataAccess/realtimeInfo/get"
 OUR_LOGGER = "custom_components.sunvec"
@@ -72,6 +76,7 @@ class FieldCloud:
     cloud: SunvecCloud
     calls: list[Call] = field(default_factory=list)
     served: list[Served] = field(default_factory=list)
+    """The replies that reached the caller (not those of a call it gave up on)."""
     answer: Answer | None = None
     """Answers a request instead of the simulator when it returns a response."""
     rewrite: Rewrite | None = None
@@ -91,9 +96,15 @@ class FieldCloud:
 
     async def _handle(self, request: web.Request, server: str) -> web.StreamResponse:
         call, response = await self._answer(request, server)
-        self.served.append(
-            Served(call, response.status, response.text or "", dict(response.headers))
-        )
+        # Only what reaches the caller counts as served: a reply ready after the
+        # client's timeout (a hang) was never read, though in frozen time the
+        # connection may still be open when it is written.
+        if dt_util.utcnow() - call.at < CLIENT_TIMEOUT:
+            self.served.append(
+                Served(
+                    call, response.status, response.text or "", dict(response.headers)
+                )
+            )
         return response
 
     async def _answer(

@@ -938,6 +938,28 @@ def _check_upload_times(hass: HomeAssistant, served: FieldCloud, seen: Seen) -> 
         ],
     )
 )
+@example(
+    plan=Plan(
+        start="midnight",
+        faults_at_setup=True,
+        utc_date_time=True,
+        phases=[
+            # A lock-out code in the reply to a call that hangs beyond the client's
+            # timeout was never read: the lock-out counts from the next one.
+            Phase.of(
+                10,
+                Raw(200, '{"success": true}', {"Retry-After": "120"}),
+                SimFault(Fault.HTTP_429, {"retry_after": None}, wifi_sn=HYBRID),
+            ),
+            Phase.of(40),
+            Phase.of(
+                20,
+                SimFault(Fault.ERROR_CODE, {"code": 1}, count=2, wifi_sn=HYBRID),
+                SimFault(Fault.HANG),
+            ),
+        ],
+    )
+)
 @given(plan=plans)
 async def test_the_integration_survives_what_the_field_sends(
     hass: HomeAssistant,
