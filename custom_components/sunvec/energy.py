@@ -19,7 +19,7 @@ import math
 from typing import Final
 
 from .const import UPLOAD_PERIOD
-from .guards import MAX_LIFETIME_KWH, MAX_POWER_W
+from .guards import MAX_LIFETIME_KWH, plausible_power
 
 DEFAULT_MAX_GAP: Final = timedelta(seconds=3 * UPLOAD_PERIOD)
 """Longest interval between two uploads that is integrated.
@@ -131,7 +131,7 @@ class PowerIntegrator:
         """
         if self._last_time is not None and sample_time <= self._last_time:
             return self._total
-        power = _plausible(power_w)
+        power = plausible_power(power_w)
         if (
             power is not None
             and self._last_power is not None
@@ -164,7 +164,9 @@ class PowerIntegrator:
         """
         self._total = total_kwh if 0 < total_kwh <= MAX_LIFETIME_KWH else 0.0
         self._last_time = last_time
-        self._last_power = _plausible(last_power) if last_time is not None else None
+        self._last_power = (
+            plausible_power(last_power) if last_time is not None else None
+        )
 
     def as_dict(self) -> dict[str, float | str | None]:
         """Return the state to store (JSON-safe), for `from_dict`."""
@@ -220,10 +222,3 @@ class PowerIntegrator:
             float(power) if isinstance(power, int | float) else None,
         )
         return integrator
-
-
-def _plausible(power_w: float | None) -> float | None:
-    """Return a power reading (W) an inverter can produce, else None (missing)."""
-    if power_w is None or not math.isfinite(power_w) or abs(power_w) > MAX_POWER_W:
-        return None
-    return power_w

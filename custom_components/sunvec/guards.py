@@ -498,8 +498,11 @@ _COUNTERS = {
 }
 
 
-def _power(value: float | None) -> float | None:
-    return value if value is None or abs(value) <= MAX_POWER_W else None
+def plausible_power(value: float | None) -> float | None:
+    """Return a power reading (W) an inverter can produce, else None (missing)."""
+    if value is None or not math.isfinite(value) or abs(value) > MAX_POWER_W:
+        return None
+    return value
 
 
 def plausible_record(record: RealtimeData) -> tuple[RealtimeData, tuple[str, ...]]:
@@ -515,7 +518,8 @@ def plausible_record(record: RealtimeData) -> tuple[RealtimeData, tuple[str, ...
     changes: dict[str, Any] = {
         name: None
         for name in _POWERS
-        if _power(getattr(record, name)) is None and getattr(record, name) is not None
+        if plausible_power(getattr(record, name)) is None
+        and getattr(record, name) is not None
     }
     changes |= {
         name: None
@@ -526,8 +530,8 @@ def plausible_record(record: RealtimeData) -> tuple[RealtimeData, tuple[str, ...
         changes["battery_soc"] = None
     for name in ("eps_power", "pv_power"):
         values = getattr(record, name)
-        if any(_power(value) != value for value in values):
-            changes[name] = tuple(_power(value) for value in values)
+        if any(plausible_power(value) != value for value in values):
+            changes[name] = tuple(plausible_power(value) for value in values)
     if not changes:
         return record, ()
     return replace(record, **changes), tuple(sorted(changes))
